@@ -1,0 +1,225 @@
+// Package api serves the authenticated JSON HTTP API (/api/...) behind API Gateway's HTTP API
+// (payload format 2.0). Route groups live in their own files and register themselves with
+// Options; this file holds the router, authentication and the error contract:
+// {"error":{"code":"<slug>","message":"<human text>"}}.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// MaxBodyBytes bounds request bodies.
+const MaxBodyBytes = 256 << 10
+
+// Request is what a route handler sees.
+type Request struct {
+	Method  string
+	Path    string
+	Params  map[string]string // path parameters named in the route pattern, e.g. {id}
+	Query   map[string]string
+	Headers map[string]string // lower-case names
+	Body    []byte
+}
+
+// Header returns a request header (case-insensitive).
+func (r *Request) Header(name string) string { return r.Headers[strings.ToLower(name)] }
+
+// DecodeJSON decodes the body into v, refusing unknown fields and trailing data.
+func (r *Request) DecodeJSON(v any) error {
+	if len(r.Body) == 0 {
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body is empty")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(r.Body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body is not valid JSON for this route: %v", err)
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, "invalid_json", "request body has trailing data")
+	}
+	return nil
+}
+
+// Response is what a route handler returns: a status and a JSON body (nil for none).
+type Response struct {
+	Status int
+	Body   any
+}
+
+// HandlerFunc handles one route.
+type HandlerFunc func(ctx context.Context, r *Request) (Response, error)
+
+// Error is an API error with its HTTP status; handlers return it (or wrap it) for expected
+// failures. Anything else becomes a 500 "internal" without its text.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+type route struct {
+	method   string
+	segments []string // pattern split on "/", "{name}" segments capture
+	handler  HandlerFunc
+}
+
+// Server routes API requests. Build it with New.
+type Server struct {
+	tokenHash [32]byte
+	routes    []route
+	log       *slog.Logger
+}
+
+// Option registers a group of routes (and its dependencies) on the server.
+type Option func(*Server)
+
+// New returns a server that authenticates every request with the bearer token apiToken.
+func New(apiToken string, log *slog.Logger, opts ...Option) *Server {
+	s := &Server{tokenHash: sha256.Sum256([]byte(apiToken)), log: log}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Handle registers a route. Pattern segments written {name} capture a path parameter.
+func (s *Server) Handle(method, pattern string, h HandlerFunc) {
+	s.routes = append(s.routes, route{method: method, segments: split(pattern), handler: h})
+}
+
+func split(p string) []string { return strings.Split(strings.Trim(p, "/"), "/") }
+
+func (s *Server) match(method, path string) (HandlerFunc, map[string]string, bool) {
+	segs := split(path)
+	pathFound := false
+	for _, rt := range s.routes {
+		if len(rt.segments) != len(segs) {
+			continue
+		}
+		params := map[string]string{}
+		ok := true
+		for i, p := range rt.segments {
+			if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+				if segs[i] == "" {
+					ok = false
+					break
+				}
+				params[p[1:len(p)-1]] = segs[i]
+				continue
+			}
+			if p != segs[i] {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		pathFound = true
+		if rt.method == method {
+			return rt.handler, params, true
+		}
+	}
+	return nil, nil, pathFound
+}
+
+// authorized compares the bearer token in constant time (hashes make the comparison
+// independent of the token's length too).
+func (s *Server) authorized(header string) bool {
+	const prefix = "bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(header[len(prefix):])))
+	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
+}
+
+// HandleRequest serves one API Gateway v2 request; it never returns an error (failures are
+// answered in the contract's JSON shape).
+func (s *Server) HandleRequest(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	method := ev.RequestContext.HTTP.Method
+	path := ev.RawPath
+	if path == "" {
+		path = ev.RequestContext.HTTP.Path
+	}
+	headers := make(map[string]string, len(ev.Headers))
+	for k, v := range ev.Headers {
+		headers[strings.ToLower(k)] = v
+	}
+	resp, err := s.serve(ctx, method, path, headers, ev)
+	status := resp.Status
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			s.log.ErrorContext(ctx, "api request failed", "method", method, "path", path, "error", err.Error())
+			ae = Errorf(http.StatusInternalServerError, "internal", "internal error")
+		}
+		status = ae.Status
+		resp = Response{Status: ae.Status, Body: map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}}}
+	}
+	s.log.InfoContext(ctx, "api request", "method", method, "path", path, "status", status)
+	return encode(resp), nil
+}
+
+func (s *Server) serve(ctx context.Context, method, path string, headers map[string]string, ev events.APIGatewayV2HTTPRequest) (Response, error) {
+	if !s.authorized(headers["authorization"]) {
+		return Response{}, Errorf(http.StatusUnauthorized, "unauthorized", "missing or invalid bearer token")
+	}
+	h, params, pathFound := s.match(method, path)
+	if h == nil {
+		if pathFound {
+			return Response{}, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", method, path)
+		}
+		return Response{}, Errorf(http.StatusNotFound, "not_found", "no route for %s %s", method, path)
+	}
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return Response{}, Errorf(http.StatusBadRequest, "invalid_body", "body is not valid base64")
+		}
+		body = b
+	}
+	if len(body) > MaxBodyBytes {
+		return Response{}, Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", MaxBodyBytes)
+	}
+	query := map[string]string{}
+	for k, v := range ev.QueryStringParameters {
+		query[k] = v
+	}
+	return h(ctx, &Request{Method: method, Path: path, Params: params, Query: query, Headers: headers, Body: body})
+}
+
+func encode(r Response) events.APIGatewayV2HTTPResponse {
+	out := events.APIGatewayV2HTTPResponse{
+		StatusCode: r.Status,
+		Headers:    map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"},
+	}
+	if r.Body != nil {
+		b, err := json.Marshal(r.Body)
+		if err != nil {
+			out.StatusCode = http.StatusInternalServerError
+			b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		}
+		out.Body = string(b)
+	}
+	return out
+}

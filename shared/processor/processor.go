@@ -1,0 +1,82 @@
+// Package processor consumes batches of the events FIFO queue. It decodes every envelope and
+// hands it to a Service, applying the FIFO partial-batch rule: at the first record that fails,
+// that record and every later record of the batch are reported as failures, so no record is
+// processed ahead of an earlier one of the same message group.
+package processor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/iginbox/iginbox/shared/envelope"
+)
+
+// Service handles one decoded envelope. Returning an error makes the record (and every later
+// record of the batch) come back after the queue's visibility timeout; after maxReceiveCount
+// receives SQS moves it to the dead-letter queue.
+type Service interface {
+	Handle(ctx context.Context, env envelope.Envelope) error
+}
+
+// Handler is the processor's Lambda handler.
+type Handler struct {
+	svc Service
+	log *slog.Logger
+}
+
+// NewHandler returns a handler feeding svc.
+func NewHandler(svc Service, log *slog.Logger) *Handler {
+	return &Handler{svc: svc, log: log}
+}
+
+// Handle processes an SQS batch and reports the failed records.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	handled := 0
+	for i, rec := range ev.Records {
+		if err := h.handleRecord(ctx, rec); err != nil {
+			for _, rest := range ev.Records[i:] {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rest.MessageId})
+			}
+			break
+		}
+		handled++
+	}
+	h.log.InfoContext(ctx, "batch processed", "records", len(ev.Records), "handled", handled, "failed", len(resp.BatchItemFailures))
+	return resp, nil
+}
+
+func (h *Handler) handleRecord(ctx context.Context, rec events.SQSMessage) error {
+	group := rec.Attributes["MessageGroupId"]
+	env, err := envelope.Decode([]byte(rec.Body))
+	if err != nil {
+		// A malformed envelope fails only its own group: later records of the batch are
+		// retried, and the poison record reaches the DLQ after maxReceiveCount receives.
+		h.log.ErrorContext(ctx, "malformed envelope", "message_id", rec.MessageId, "group", group,
+			"receive_count", rec.Attributes["ApproximateReceiveCount"], "error", err.Error())
+		return err
+	}
+	if err := h.svc.Handle(ctx, env); err != nil {
+		level := slog.LevelWarn
+		if errors.Is(err, context.DeadlineExceeded) {
+			level = slog.LevelError
+		}
+		h.log.Log(ctx, level, "event failed", "message_id", rec.MessageId, "group", group, "kind", env.Kind,
+			"receive_count", rec.Attributes["ApproximateReceiveCount"], "error", err.Error())
+		return err
+	}
+	return nil
+}
+
+// LogService is the skeleton service: it logs each valid envelope (kind, account, group,
+// Meta timestamp; never the event's content).
+type LogService struct{ Log *slog.Logger }
+
+// Handle logs env.
+func (s LogService) Handle(ctx context.Context, env envelope.Envelope) error {
+	s.Log.InfoContext(ctx, "event", "kind", env.Kind, "account_id", env.AccountID, "group", env.GroupID(), "timestamp", env.Timestamp)
+	return nil
+}
