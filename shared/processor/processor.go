@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -23,13 +24,19 @@ type Service interface {
 
 // Handler is the processor's Lambda handler.
 type Handler struct {
-	svc Service
-	log *slog.Logger
+	svc      Service
+	log      *slog.Logger
+	vis      VisibilityChanger // optional: backs off records that return a *Retry
+	queueURL string
 }
 
 // NewHandler returns a handler feeding svc.
-func NewHandler(svc Service, log *slog.Logger) *Handler {
-	return &Handler{svc: svc, log: log}
+func NewHandler(svc Service, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{svc: svc, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Handle processes an SQS batch and reports the failed records.
@@ -38,6 +45,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	handled := 0
 	for i, rec := range ev.Records {
 		if err := h.handleRecord(ctx, rec); err != nil {
+			if h.backOff(ctx, rec, err) {
+				// Deferred alone (a record in a group of its own): the batch goes on.
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+				continue
+			}
 			for _, rest := range ev.Records[i:] {
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rest.MessageId})
 			}
@@ -59,6 +71,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.SQSMessage) error
 			"receive_count", rec.Attributes["ApproximateReceiveCount"], "error", err.Error())
 		return err
 	}
+	ctx = WithReceiveCount(ctx, receiveCount(rec))
 	if err := h.svc.Handle(ctx, env); err != nil {
 		level := slog.LevelWarn
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -69,6 +82,30 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.SQSMessage) error
 		return err
 	}
 	return nil
+}
+
+type receiveCountKey struct{}
+
+// WithReceiveCount returns a context carrying how many times SQS has delivered the record
+// being handled (its ApproximateReceiveCount).
+func WithReceiveCount(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, receiveCountKey{}, n)
+}
+
+// ReceiveCount returns the delivery count of the record being handled, or 0 when unknown.
+// A service compares it with the queue's maxReceiveCount to know the last attempt before
+// the record moves to the dead-letter queue.
+func ReceiveCount(ctx context.Context) int {
+	n, _ := ctx.Value(receiveCountKey{}).(int)
+	return n
+}
+
+func receiveCount(rec events.SQSMessage) int {
+	n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // LogService is the skeleton service: it logs each valid envelope (kind, account, group,

@@ -1,15 +1,21 @@
 // Package testenv gives tests real AWS SDK clients connected to the local emulators
 // (DynamoDB Local and fauxqs on 127.0.0.1), and fresh, uniquely named tables and queues created
-// from template.yaml's definitions.
+// from template.yaml's definitions (through shared/samtemplate, never restated here).
 //
-// TODO(localstack): start the emulators on demand when AWS_ENDPOINT_URL_* are unset, and build
-// tables/queues from template.yaml instead of the definitions below.
+// When AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS are set (make test, .ci/run), the
+// tests use those emulators. When they are unset, the first call starts a private pair of
+// emulators for this test binary on free loopback ports (shared/emulator); they die with the
+// binary.
 package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,9 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/iginbox/iginbox/shared/emulator"
+	"github.com/iginbox/iginbox/shared/samtemplate"
 )
 
 var seq atomic.Int64
@@ -29,13 +36,57 @@ func unique(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d-%d", prefix, os.Getpid(), time.Now().UnixNano()%1e9, seq.Add(1))
 }
 
+var (
+	startOnce sync.Once
+	startErr  error
+)
+
+// ensureEmulators starts the emulators once per test binary unless the endpoints are set.
+func ensureEmulators() error {
+	startOnce.Do(func() {
+		if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" && os.Getenv("AWS_ENDPOINT_URL_SQS") != "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		s, err := emulator.Start(ctx, emulator.Options{})
+		if err != nil {
+			startErr = fmt.Errorf("start emulators (or set AWS_ENDPOINT_URL_DYNAMODB/SQS): %w", err)
+			return
+		}
+		// The emulators live as long as this test binary (they get SIGKILL when it exits).
+		for _, kv := range s.Env()[:2] {
+			k, v, _ := strings.Cut(kv, "=")
+			if err := os.Setenv(k, v); err != nil {
+				startErr = err
+				return
+			}
+		}
+	})
+	return startErr
+}
+
+var (
+	tmplOnce sync.Once
+	tmpl     *samtemplate.Template
+	tmplErr  error
+)
+
+// Template returns the repository's parsed template.yaml.
+func Template(t testing.TB) *samtemplate.Template {
+	t.Helper()
+	tmplOnce.Do(func() { tmpl, tmplErr = samtemplate.LoadRepo() })
+	if tmplErr != nil {
+		t.Fatalf("load template.yaml: %v", tmplErr)
+	}
+	return tmpl
+}
+
 // AWSConfig returns an SDK config for the emulators (static test credentials, us-east-1).
 func AWSConfig(t testing.TB) aws.Config {
 	t.Helper()
-	for _, v := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"} {
-		if os.Getenv(v) == "" {
-			t.Fatalf("%s is not set: run the tests with `make test`, which starts the emulators", v)
-		}
+	if err := ensureEmulators(); err != nil {
+		t.Fatal(err)
 	}
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion("us-east-1"),
@@ -57,72 +108,103 @@ func SQS(t testing.TB) *sqs.Client {
 	return sqs.NewFromConfig(AWSConfig(t))
 }
 
-// Table creates a fresh table with the layout of template.yaml's Table and returns its name.
-// It is deleted when the test ends.
+// Table creates a fresh table from template.yaml's (only) AWS::DynamoDB::Table, with its keys,
+// indexes and TTL, and returns its name. It is deleted when the test ends.
 func Table(t testing.TB, db *dynamodb.Client) string {
 	t.Helper()
-	name := unique("iginbox")
-	s := ddbtypes.ScalarAttributeTypeS
-	key := func(h, r string) []ddbtypes.KeySchemaElement {
-		return []ddbtypes.KeySchemaElement{{AttributeName: aws.String(h), KeyType: ddbtypes.KeyTypeHash}, {AttributeName: aws.String(r), KeyType: ddbtypes.KeyTypeRange}}
+	tp := Template(t)
+	ids := tp.ResourcesOfType(samtemplate.TypeTable)
+	if len(ids) != 1 {
+		t.Fatalf("template.yaml has tables %v; Table needs exactly one", ids)
 	}
-	_, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: s}, {AttributeName: aws.String("sk"), AttributeType: s},
-			{AttributeName: aws.String("gsi1pk"), AttributeType: s}, {AttributeName: aws.String("gsi1sk"), AttributeType: s},
-			{AttributeName: aws.String("gsi2pk"), AttributeType: s}, {AttributeName: aws.String("gsi2sk"), AttributeType: s},
-		},
-		KeySchema: key("pk", "sk"),
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{
-			{IndexName: aws.String("gsi1"), KeySchema: key("gsi1pk", "gsi1sk"), Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll}},
-			{IndexName: aws.String("gsi2"), KeySchema: key("gsi2pk", "gsi2sk"), Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll}},
-		},
+	name := unique("iginbox")
+	_, err := samtemplate.Provision(context.Background(), db, nil, tp, samtemplate.ProvisionOptions{
+		Params:    map[string]string{"Stage": "test"},
+		Tables:    ids,
+		Queues:    []string{},
+		TableName: func(string) string { return name },
 	})
 	if err != nil {
-		t.Fatalf("create table %s: %v", name, err)
+		t.Fatalf("create table: %v", err)
 	}
-	t.Cleanup(func() { _, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+	t.Cleanup(func() {
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
 	return name
 }
 
 // Queues is a FIFO queue with its FIFO dead-letter queue.
 type Queues struct {
 	URL, DLQURL string
+	// ARN and DLQARN are the queues' ARNs (eventSourceARN of SQS events).
+	ARN, DLQARN string
 }
 
-// FIFOQueues creates a fresh events FIFO queue and DLQ like template.yaml's (visibility timeout
-// and maxReceiveCount can be lowered for tests) and deletes them when the test ends.
+// FIFOQueues creates a fresh copy of template.yaml's events FIFO queue (the FIFO queue with a
+// RedrivePolicy) and its DLQ, with every template attribute except the visibility timeout and
+// maxReceiveCount, which tests lower; they are deleted when the test ends.
 func FIFOQueues(t testing.TB, client *sqs.Client, visibilityTimeout, maxReceiveCount int) Queues {
 	t.Helper()
-	ctx := context.Background()
-	base := unique("events")
-	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName:  aws.String(base + "-dlq.fifo"),
-		Attributes: map[string]string{"FifoQueue": "true", "MessageRetentionPeriod": "1209600"},
+	tp := Template(t)
+	var main string
+	for _, id := range tp.ResourcesOfType(samtemplate.TypeQueue) {
+		p := tp.Resources[id].Properties
+		if p["FifoQueue"] == true && p["RedrivePolicy"] != nil {
+			main = id
+			break
+		}
+	}
+	if main == "" {
+		t.Fatal("template.yaml has no FIFO queue with a RedrivePolicy")
+	}
+	prov := provisionQueues(t, client, []string{main}, func(id string, attrs map[string]string) {
+		if id != main {
+			return
+		}
+		attrs["VisibilityTimeout"] = strconv.Itoa(visibilityTimeout)
+		var rp map[string]any
+		if err := json.Unmarshal([]byte(attrs["RedrivePolicy"]), &rp); err != nil {
+			t.Fatalf("RedrivePolicy of %s: %v", id, err)
+		}
+		rp["maxReceiveCount"] = maxReceiveCount
+		b, _ := json.Marshal(rp)
+		attrs["RedrivePolicy"] = string(b)
 	})
-	if err != nil {
-		t.Fatalf("create dlq: %v", err)
-	}
-	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatalf("dlq arn: %v", err)
-	}
-	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(base + ".fifo"),
-		Attributes: map[string]string{
-			"FifoQueue":         "true",
-			"VisibilityTimeout": fmt.Sprint(visibilityTimeout),
-			"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, attrs.Attributes["QueueArn"], maxReceiveCount),
+	dlqID, _, _ := samtemplate.RefName(tp.Resources[main].Properties["RedrivePolicy"].(map[string]any)["deadLetterTargetArn"])
+	q, dlq := prov.Queues[main], prov.Queues[dlqID]
+	return Queues{URL: q.URL, DLQURL: dlq.URL, ARN: q.ARN, DLQARN: dlq.ARN}
+}
+
+// TemplateQueues creates fresh copies of every queue of template.yaml (attributes unchanged)
+// and returns them by logical id; they are deleted when the test ends.
+func TemplateQueues(t testing.TB, client *sqs.Client) map[string]samtemplate.QueueInfo {
+	t.Helper()
+	return provisionQueues(t, client, nil, nil).Queues
+}
+
+func provisionQueues(t testing.TB, client *sqs.Client, ids []string, adjust func(string, map[string]string)) *samtemplate.Provisioned {
+	t.Helper()
+	base := unique("q")
+	prov, err := samtemplate.Provision(context.Background(), nil, client, Template(t), samtemplate.ProvisionOptions{
+		Params: map[string]string{"Stage": "test"},
+		Tables: []string{},
+		Queues: ids,
+		QueueName: func(id, name string) string {
+			n := base + "-" + id
+			if strings.HasSuffix(name, ".fifo") {
+				n += ".fifo"
+			}
+			return n
 		},
+		QueueAttributes: adjust,
 	})
 	if err != nil {
-		t.Fatalf("create queue: %v", err)
+		t.Fatalf("create queues: %v", err)
 	}
 	t.Cleanup(func() {
-		_, _ = client.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl})
-		_, _ = client.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: dlq.QueueUrl})
+		for _, q := range prov.Queues {
+			_, _ = client.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)})
+		}
 	})
-	return Queues{URL: aws.ToString(q.QueueUrl), DLQURL: aws.ToString(dlq.QueueUrl)}
+	return prov
 }

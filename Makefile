@@ -1,0 +1,99 @@
+# iginbox: build, test, run locally and deploy. `make help` lists the targets.
+#
+# Local tools (DynamoDB Local, fauxqs) are npm packages pinned in tools/package-lock.json and
+# installed into tools/node_modules by `make tools` (needs Node.js; DynamoDB Local needs Java 17).
+
+SHELL        := bash
+.SHELLFLAGS  := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO           ?= go
+# Deploy build flags (style.md): no RPC, reproducible paths, stripped, static.
+GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags='-s -w'
+FUNCTIONS    := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
+TOOLS_STAMP  := tools/node_modules/.package-lock.json
+ENV          ?= dev
+SAM_DEPLOY_FLAGS ?=
+FUZZTIME     ?= 15s
+BENCH        ?= .
+REPLAY_ARGS  ?=
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(TOOLS_STAMP): tools/package.json tools/package-lock.json
+	cd tools && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: tools
+tools: $(TOOLS_STAMP) ## install the pinned emulators (npm ci in tools/)
+
+.PHONY: build
+build: ## build every functions/<fn> for this machine into bin/<fn>/bootstrap
+	@for fn in $(FUNCTIONS); do \
+	  echo "build bin/$$fn/bootstrap"; \
+	  CGO_ENABLED=0 $(GO) build $(GOFLAGS_LAMBDA) -o bin/$$fn/bootstrap ./functions/$$fn; \
+	done
+
+.PHONY: build-lambda
+build-lambda: ## build linux/arm64 deployment zips into dist/<fn>.zip
+	$(GO) run ./cmd/coldstart -measure=false -dist dist
+
+.PHONY: test
+test: tools ## go vet + all tests with -race against emulators started once for the run
+	$(GO) vet ./...
+	$(GO) run ./cmd/testenv -- $(GO) test -race ./...
+
+.PHONY: test-short
+test-short: tools ## like test, without the end-to-end make dev test
+	$(GO) run ./cmd/testenv -- $(GO) test -race -short ./...
+
+.PHONY: dev
+dev: tools ## run the whole stack locally on 127.0.0.1:PORT (3000) until Ctrl-C
+	$(GO) build -o .dev/bin/devstack ./cmd/devstack
+	exec .dev/bin/devstack
+
+.PHONY: lint
+lint: ## gofmt check, go vet, cfn-lint template.yaml
+	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './tools/*' -not -path './.dev/*' -not -path './.aws-sam/*'))"; \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cfn-lint template.yaml
+
+.PHONY: coldstart
+coldstart: ## cold start of every bootstrap under the local Runtime API + zipped sizes
+	$(GO) run ./cmd/coldstart -dist dist
+
+.PHONY: bench
+bench: ## benchmarks with allocations (BENCH=regexp)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+.PHONY: fuzz
+fuzz: ## run every Fuzz target for FUZZTIME each (default 15s)
+	@for f in $$(grep -rlE --include='*_test.go' '^func Fuzz' shared functions cmd 2>/dev/null); do \
+	  dir=$$(dirname $$f); \
+	  for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+	    echo "fuzz ./$$dir $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$dir; \
+	  done; \
+	done
+
+.PHONY: deploy
+deploy: ## sam build && sam deploy --config-env $(ENV) (first time: SAM_DEPLOY_FLAGS=--guided)
+	sam build --config-env $(ENV)
+	sam deploy --config-env $(ENV) $(SAM_DEPLOY_FLAGS)
+
+.PHONY: replay
+replay: ## sign and POST recorded webhook bodies (REPLAY_ARGS="--help")
+	$(GO) run ./cmd/replay $(REPLAY_ARGS)
+
+.PHONY: clean
+clean: ## remove build outputs (bin/ dist/ .dev/ .aws-sam/), keep tools
+	rm -rf bin dist .dev .aws-sam
+
+.PHONY: clean-tools
+clean-tools: ## remove the installed emulators
+	rm -rf tools/node_modules
+
+# Append new targets below (give them a "## description" to list them in `make help`).

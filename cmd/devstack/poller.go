@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// SQSAPI is what the poller needs from SQS.
+type SQSAPI interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+}
+
+// Poller is a local SQS event source mapping: it receives batches from a queue, invokes the
+// function with an SQS event and deletes the records the function did not report as failed
+// (ReportBatchItemFailures). Failed records come back after the queue's visibility timeout;
+// SQS moves them to the DLQ after maxReceiveCount receives.
+type Poller struct {
+	Function  string
+	QueueURL  string
+	QueueARN  string
+	BatchSize int
+	SQS       SQSAPI
+	Invoker   Invoker
+	Log       *slog.Logger
+	// WaitSeconds is the long-poll wait (default 2).
+	WaitSeconds int32
+	// ReportBatchItemFailures is the FunctionResponseTypes setting; without it, any failure
+	// fails the whole batch.
+	ReportBatchItemFailures bool
+}
+
+// Run polls until ctx ends.
+func (p *Poller) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := p.Poll(ctx)
+		if err != nil && ctx.Err() == nil {
+			p.Log.Warn("poll failed", "function", p.Function, "queue", p.QueueURL, "error", err.Error())
+			sleep(ctx, time.Second)
+		} else if n == 0 {
+			sleep(ctx, 50*time.Millisecond)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Poll receives one batch, invokes the function and deletes the successful records. It returns
+// the number of records received.
+func (p *Poller) Poll(ctx context.Context) (int, error) {
+	batch := p.BatchSize
+	if batch < 1 || batch > 10 {
+		batch = 10
+	}
+	wait := p.WaitSeconds
+	if wait == 0 {
+		wait = 2
+	}
+	out, err := p.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(p.QueueURL),
+		MaxNumberOfMessages:         int32(batch),
+		WaitTimeSeconds:             wait,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(out.Messages) == 0 {
+		return 0, nil
+	}
+	ev := p.event(out.Messages)
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return len(out.Messages), err
+	}
+	began := time.Now()
+	res, invokeErr := p.Invoker.Invoke(ctx, payload)
+	failed, reason := p.failures(ev, res, invokeErr)
+	var del []sqstypes.DeleteMessageBatchRequestEntry
+	for i, m := range out.Messages {
+		if failed[aws.ToString(m.MessageId)] {
+			continue
+		}
+		del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+	}
+	attrs := []any{"function", p.Function, "records", len(out.Messages), "failed", len(out.Messages) - len(del), "ms", time.Since(began).Milliseconds()}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	p.Log.Info("sqs batch", attrs...)
+	if len(del) == 0 {
+		return len(out.Messages), nil
+	}
+	// Deleting must survive a shutdown that begins mid-batch, or the work is redone.
+	delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	dout, err := p.SQS.DeleteMessageBatch(delCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(p.QueueURL), Entries: del})
+	if err != nil {
+		return len(out.Messages), err
+	}
+	if len(dout.Failed) > 0 {
+		return len(out.Messages), errors.New("delete failed for " + strconv.Itoa(len(dout.Failed)) + " records: " + aws.ToString(dout.Failed[0].Message))
+	}
+	return len(out.Messages), nil
+}
+
+// failures returns the message ids to keep (not delete), following Lambda's rules: a function
+// error, an unparsable response or an unknown/empty itemIdentifier fails the whole batch.
+func (p *Poller) failures(ev events.SQSEvent, res []byte, invokeErr error) (map[string]bool, string) {
+	all := func(reason string) (map[string]bool, string) {
+		m := map[string]bool{}
+		for _, r := range ev.Records {
+			m[r.MessageId] = true
+		}
+		return m, reason
+	}
+	if invokeErr != nil {
+		return all("function error: " + invokeErr.Error())
+	}
+	if !p.ReportBatchItemFailures {
+		return nil, ""
+	}
+	var resp events.SQSEventResponse
+	if len(res) > 0 && string(res) != "null" {
+		if err := json.Unmarshal(res, &resp); err != nil {
+			return all("response is not an SQSEventResponse")
+		}
+	}
+	known := map[string]bool{}
+	for _, r := range ev.Records {
+		known[r.MessageId] = true
+	}
+	failed := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		if f.ItemIdentifier == "" || !known[f.ItemIdentifier] {
+			return all("invalid itemIdentifier " + strconv.Quote(f.ItemIdentifier))
+		}
+		failed[f.ItemIdentifier] = true
+	}
+	return failed, ""
+}
+
+func (p *Poller) event(msgs []sqstypes.Message) events.SQSEvent {
+	var ev events.SQSEvent
+	for _, m := range msgs {
+		rec := events.SQSMessage{
+			MessageId:              aws.ToString(m.MessageId),
+			ReceiptHandle:          aws.ToString(m.ReceiptHandle),
+			Body:                   aws.ToString(m.Body),
+			Md5OfBody:              aws.ToString(m.MD5OfBody),
+			Md5OfMessageAttributes: aws.ToString(m.MD5OfMessageAttributes),
+			Attributes:             m.Attributes,
+			EventSourceARN:         p.QueueARN,
+			EventSource:            "aws:sqs",
+			AWSRegion:              "us-east-1",
+		}
+		if len(m.MessageAttributes) > 0 {
+			rec.MessageAttributes = map[string]events.SQSMessageAttribute{}
+			for k, v := range m.MessageAttributes {
+				rec.MessageAttributes[k] = events.SQSMessageAttribute{
+					StringValue:      v.StringValue,
+					BinaryValue:      v.BinaryValue,
+					StringListValues: v.StringListValues,
+					BinaryListValues: v.BinaryListValues,
+					DataType:         aws.ToString(v.DataType),
+				}
+			}
+		}
+		ev.Records = append(ev.Records, rec)
+	}
+	return ev
+}

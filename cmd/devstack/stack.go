@@ -1,0 +1,547 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/iginbox/iginbox/shared/emulator"
+	"github.com/iginbox/iginbox/shared/runtimeapi"
+	"github.com/iginbox/iginbox/shared/samtemplate"
+)
+
+// Run starts the stack and blocks until ctx ends, then stops everything it started.
+// onShutdown is called when shutdown begins (main uses it to restore default signal handling,
+// so a second Ctrl-C is immediate).
+func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err error) {
+	log := newLogger(emulator.NewPrefixWriter(out, "devstack | "))
+	var cleanups []func()
+	defer func() {
+		if onShutdown != nil {
+			onShutdown()
+		}
+		log.Info("stopping")
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		log.Info("stopped")
+	}()
+
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := samtemplate.FindRoot(wd)
+	if err != nil {
+		return err
+	}
+	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		return err
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(cfg.Port)
+
+	// Fail early if the front's port is taken, before minutes of setup.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on %s (set PORT): %w", base, err)
+	}
+	cleanups = append(cleanups, func() { _ = ln.Close() })
+
+	log.Info("starting emulators (first run installs tools with npm ci)")
+	emu, err := emulator.Start(ctx, emulator.Options{
+		ToolsDir:     filepath.Join(root, "tools"),
+		DynamoDBPort: cfg.DDBPort,
+		SQSPort:      cfg.SQSPort,
+		Output:       out,
+	})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = emu.Stop() })
+
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	if err != nil {
+		return err
+	}
+	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBURL) })
+	sq := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(emu.SQSURL) })
+
+	// Parameters first without the simulator: its app secret is a parameter too.
+	params := ResolveParams(tmpl, cfg.Getenv, base, cfg.GraphAPIURL)
+	prov, err := samtemplate.Provision(ctx, db, sq, tmpl, samtemplate.ProvisionOptions{Params: map[string]string{"Stage": params["Stage"].Value}})
+	if err != nil {
+		return err
+	}
+
+	graphURL := cfg.GraphAPIURL
+	if graphURL == "" {
+		sim, url, err := startSimulator(ctx, root, cfg, params, base, out, log)
+		if err != nil {
+			return err
+		}
+		if sim != nil {
+			cleanups = append(cleanups, sim)
+			graphURL = url
+			params = ResolveParams(tmpl, cfg.Getenv, base, graphURL)
+		}
+	}
+
+	fns, err := tmpl.Functions()
+	if err != nil {
+		return err
+	}
+	log.Info("building bootstraps", "functions", len(fns))
+	bins, err := BuildAll(ctx, root, filepath.Join(root, ".dev", "bin"), fns)
+	if err != nil {
+		return err
+	}
+
+	resolver := &samtemplate.Resolver{Template: tmpl, Params: paramValues(params), Resource: localResources(tmpl, prov)}
+	pools := map[string]*runtimeapi.Pool{}
+	var coldMu sync.Mutex
+	colds := map[string]time.Duration{}
+	for _, f := range fns {
+		env, err := functionEnv(resolver, f, emu, graphURL)
+		if err != nil {
+			return fmt.Errorf("function %s: %w", f.LogicalID, err)
+		}
+		timeout := time.Duration(f.Timeout) * time.Second
+		pool := runtimeapi.NewPool(runtimeapi.Config{
+			Name:      "iginbox-local-" + f.Name(),
+			Bootstrap: bins[f.LogicalID],
+			Env:       env,
+			Output:    emulator.NewPrefixWriter(out, f.Name()+" | "),
+			Timeout:   timeout,
+			MemoryMB:  f.MemorySize,
+		}, cfg.Concurrency)
+		name := f.Name()
+		pool.OnColdStart = func(d time.Duration) {
+			coldMu.Lock()
+			colds[name] = d
+			coldMu.Unlock()
+		}
+		pools[f.LogicalID] = pool
+		cleanups = append(cleanups, pool.Close)
+		if err := pool.Warm(ctx); err != nil {
+			return fmt.Errorf("function %s: %w", f.LogicalID, err)
+		}
+	}
+
+	var (
+		routes    []Route
+		pollers   []*Poller
+		schedules = map[string]*Schedule{}
+	)
+	for _, f := range fns {
+		for _, e := range f.Events {
+			switch e.Type {
+			case samtemplate.EventHTTPAPI:
+				routes = append(routes, Route{Method: e.Method, Path: e.Path, Function: f.LogicalID, Invoker: pools[f.LogicalID]})
+			case samtemplate.EventSQS:
+				qid, _, ok := samtemplate.RefName(e.Queue)
+				q, found := prov.Queues[qid]
+				if !ok || !found {
+					return fmt.Errorf("%s.%s: queue %v is not a template queue", f.LogicalID, e.Name, e.Queue)
+				}
+				for range cfg.Concurrency {
+					pollers = append(pollers, &Poller{
+						Function: f.Name(), QueueURL: q.URL, QueueARN: q.ARN, BatchSize: e.BatchSize,
+						SQS: sq, Invoker: pools[f.LogicalID], Log: log,
+						ReportBatchItemFailures: containsString(e.FunctionResponseTypes, "ReportBatchItemFailures"),
+					})
+				}
+			case samtemplate.EventSchedule:
+				every, err := ParseSchedule(e.Schedule)
+				if err != nil {
+					return fmt.Errorf("%s.%s: %w", f.LogicalID, e.Name, err)
+				}
+				if e.Enabled != nil && !*e.Enabled {
+					every = 0 // on demand only
+				}
+				schedules[f.LogicalID] = &Schedule{Function: f.LogicalID, Rule: e.Name, Every: every, Invoker: pools[f.LogicalID], Log: log}
+			}
+		}
+	}
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	cleanups = append(cleanups, func() { cancelRun(); wg.Wait() })
+	for _, p := range pollers {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Run(runCtx) }()
+	}
+	for _, s := range schedules {
+		if s.Enabled() {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Run(runCtx) }()
+		}
+	}
+
+	front := NewFront(routes, log)
+	front.Local = localHandler(schedules, log)
+	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	cleanups = append(cleanups, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+
+	coldMu.Lock()
+	printBanner(out, base, front.Routes(), pollers, schedules, params, emu, prov, graphURL, colds)
+	coldMu.Unlock()
+
+	if hasRoute(routes, "POST", "/api/channels/connect") && cfg.GraphAPIURL == "" && graphURL != "" {
+		go connectChannel(runCtx, base, params, log)
+	}
+
+	<-ctx.Done()
+	return nil
+}
+
+// Enabled reports whether the schedule runs on its own (Enabled: false schedules only fire
+// on demand).
+func (s *Schedule) Enabled() bool { return s.Every > 0 }
+
+func containsString(l []string, s string) bool {
+	for _, e := range l {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasRoute(routes []Route, method, path string) bool {
+	for _, r := range routes {
+		if r.Method == method && r.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+func paramValues(params map[string]ParamValue) map[string]string {
+	out := map[string]string{}
+	for k, v := range params {
+		out[k] = v.Value
+	}
+	return out
+}
+
+// localResources answers !Ref/!GetAtt for provisioned tables and queues, and gives every other
+// resource a local name.
+func localResources(t *samtemplate.Template, prov *samtemplate.Provisioned) func(id, attr string) (string, error) {
+	return func(id, attr string) (string, error) {
+		if v, err := prov.Resource(id, attr); err == nil {
+			return v, nil
+		}
+		res, ok := t.Resources[id]
+		if !ok {
+			return "", fmt.Errorf("%w: no resource %s", samtemplate.ErrUnresolved, id)
+		}
+		name := "iginbox-local-" + id
+		if attr == "" {
+			return name, nil
+		}
+		svc := strings.ToLower(strings.Split(res.Type, "::")[1])
+		return fmt.Sprintf("arn:aws:%s:us-east-1:000000000000:%s", svc, name), nil
+	}
+}
+
+// functionEnv resolves the function's template environment and adds the local endpoints.
+func functionEnv(r *samtemplate.Resolver, f samtemplate.Function, emu *emulator.Stack, graphURL string) ([]string, error) {
+	v, err := r.Resolve(f.Environment)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	env := emu.Env()
+	env = append(env, "AWS_SESSION_TOKEN=")
+	for _, k := range keys {
+		env = append(env, k+"="+fmt.Sprint(m[k]))
+	}
+	if _, set := m["GRAPH_API_URL"]; !set && graphURL != "" {
+		env = append(env, "GRAPH_API_URL="+graphURL)
+	}
+	return env, nil
+}
+
+// startSimulator builds and runs cmd/simulator when it exists; it returns its stop function
+// and URL, or nil when there is no simulator.
+func startSimulator(ctx context.Context, root string, cfg Config, params map[string]ParamValue, base string, out io.Writer, log *slog.Logger) (func(), string, error) {
+	if _, err := os.Stat(filepath.Join(root, "cmd", "simulator", "main.go")); err != nil {
+		log.Warn("no cmd/simulator and GRAPH_API_URL unset: functions will call the real Graph API")
+		return nil, "", nil
+	}
+	bin := filepath.Join(root, ".dev", "bin", "simulator")
+	if err := goBuild(ctx, root, "./cmd/simulator", bin, nil); err != nil {
+		return nil, "", err
+	}
+	port, err := emulator.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "-addr", addr, "-webhook-url", base+"/webhooks/instagram")
+	secret := params["InstagramAppSecret"].Value
+	if secret == "" {
+		secret = nonEmpty(cfg.Getenv("INSTAGRAM_APP_SECRET"), "dev-app-secret")
+	}
+	cmd.Env = append(os.Environ(), "INSTAGRAM_APP_SECRET="+secret, "DEV_INSTAGRAM_ACCOUNT_ID="+cfg.DevAccountID)
+	w := emulator.NewPrefixWriter(out, "simulator | ")
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = emulator.SysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start simulator: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-done:
+			return nil, "", errors.New("simulator exited at start")
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, "", fmt.Errorf("simulator not listening on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return stop, "http://" + addr, nil
+}
+
+func nonEmpty(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// localHandler serves /_local/...: schedule triggers, the connect landing page, health.
+func localHandler(schedules map[string]*Schedule, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_local/schedule/{function}", func(w http.ResponseWriter, r *http.Request) {
+		s, ok := schedules[r.PathValue("function")]
+		if !ok {
+			names := make([]string, 0, len(schedules))
+			for n := range schedules {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			writeJSON(w, http.StatusNotFound, map[string]any{"message": "no scheduled function " + r.PathValue("function"), "scheduled": names})
+			return
+		}
+		out, err := s.Fire(r.Context())
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"message": "invocation failed: " + err.Error()})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if len(out) == 0 || !json.Valid(out) {
+			out = []byte("null")
+		}
+		_, _ = w.Write(out)
+	})
+	mux.HandleFunc("GET /_local/connected", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		q := r.URL.Query()
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(w, "iginbox local frontend: connect flow finished")
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s=%s\n", k, strings.Join(q[k], ","))
+		}
+	})
+	mux.HandleFunc("GET /_local/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/_local/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+	})
+	return mux
+}
+
+// connectChannel performs the connect flow like a browser would.
+func connectChannel(ctx context.Context, base string, params map[string]ParamValue, log *slog.Logger) {
+	token := params["ApiToken"].Value
+	if token == "" {
+		token = nonEmpty(os.Getenv("API_TOKEN"), "dev-api-token")
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/channels/connect", strings.NewReader("{}"))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		log.Warn("dev channel: connect request failed", "error", err.Error())
+		return
+	}
+	var body struct {
+		URL string `json:"url"`
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || body.URL == "" {
+		log.Warn("dev channel: POST /api/channels/connect did not return a url", "status", resp.StatusCode)
+		return
+	}
+	hops := 0
+	browser := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, via []*http.Request) error {
+		hops++
+		if len(via) >= 10 {
+			return errors.New("too many redirects")
+		}
+		return nil
+	}}
+	greq, err := http.NewRequestWithContext(ctx, http.MethodGet, body.URL, nil)
+	if err != nil {
+		log.Warn("dev channel: bad authorize url", "error", err.Error())
+		return
+	}
+	gresp, err := browser.Do(greq)
+	if err != nil {
+		log.Warn("dev channel: following the authorize url failed", "error", err.Error())
+		return
+	}
+	_, _ = io.Copy(io.Discard, gresp.Body)
+	gresp.Body.Close()
+	final := gresp.Request.URL
+	q := final.Query()
+	if id := q.Get("connected"); id != "" {
+		log.Info("dev channel connected", "account_id", id, "redirects", hops)
+		return
+	}
+	log.Warn("dev channel not connected", "status", gresp.StatusCode, "landing", final.Path,
+		"error_type", q.Get("error_type"), "code", q.Get("code"), "error_message", q.Get("error_message"))
+}
+
+func printBanner(out io.Writer, base string, routes []Route, pollers []*Poller, schedules map[string]*Schedule,
+	params map[string]ParamValue, emu *emulator.Stack, prov *samtemplate.Provisioned, graphURL string, colds map[string]time.Duration) {
+	var b strings.Builder
+	line := strings.Repeat("─", 72)
+	fmt.Fprintf(&b, "%s\niginbox local stack ready: %s\n\nroutes:\n", line, base)
+	for _, r := range routes {
+		fmt.Fprintf(&b, "  %-7s %-45s → %s\n", r.Method, r.Path, r.Function)
+	}
+	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "POST", "/_local/schedule/<FunctionLogicalId>", "fire a schedule now")
+	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "GET", "/_local/connected", "connect flow landing page")
+	seen := map[string]bool{}
+	if len(pollers) > 0 {
+		fmt.Fprintf(&b, "\nsqs pollers:\n")
+		for _, p := range pollers {
+			if seen[p.Function+p.QueueURL] {
+				continue
+			}
+			seen[p.Function+p.QueueURL] = true
+			fmt.Fprintf(&b, "  %s ← %s (batch %d)\n", p.Function, p.QueueURL, p.BatchSize)
+		}
+	}
+	if len(schedules) > 0 {
+		fmt.Fprintf(&b, "\nschedules:\n")
+		for id, s := range schedules {
+			fmt.Fprintf(&b, "  %s every %s (curl -X POST %s/_local/schedule/%s)\n", id, s.Every, base, id)
+		}
+	}
+	fmt.Fprintf(&b, "\nparameters (env var → value):\n")
+	names := make([]string, 0, len(params))
+	for n := range params {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := params[n]
+		val := p.Value
+		if p.Secret && p.Source == FromEnv {
+			val = "(set)"
+		}
+		fmt.Fprintf(&b, "  %-24s %-28s %s [%s]\n", n, p.Env, val, p.Source)
+	}
+	if graphURL != "" {
+		fmt.Fprintf(&b, "\ngraph api: %s\n", graphURL)
+	}
+	fmt.Fprintf(&b, "\nemulators (credentials test/test, region us-east-1):\n")
+	fmt.Fprintf(&b, "  AWS_ENDPOINT_URL_DYNAMODB=%s\n  AWS_ENDPOINT_URL_SQS=%s\n", emu.DynamoDBURL, emu.SQSURL)
+	for id, n := range prov.Tables {
+		fmt.Fprintf(&b, "  table %s: %s\n", id, n)
+	}
+	qids := make([]string, 0, len(prov.Queues))
+	for id := range prov.Queues {
+		qids = append(qids, id)
+	}
+	sort.Strings(qids)
+	for _, id := range qids {
+		fmt.Fprintf(&b, "  queue %s: %s\n", id, prov.Queues[id].URL)
+	}
+	if len(qids) > 0 {
+		example := prov.Queues[qids[0]].URL
+		if len(pollers) > 0 {
+			example = pollers[0].QueueURL
+		}
+		fmt.Fprintf(&b, "  e.g. AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region us-east-1 --endpoint-url %s sqs receive-message --queue-url %s --attribute-names All\n",
+			emu.SQSURL, example)
+	}
+	if len(colds) > 0 {
+		fmt.Fprintf(&b, "\ncold starts:")
+		cn := make([]string, 0, len(colds))
+		for n := range colds {
+			cn = append(cn, n)
+		}
+		sort.Strings(cn)
+		for _, n := range cn {
+			fmt.Fprintf(&b, " %s %.1f ms", n, float64(colds[n].Microseconds())/1000)
+		}
+		fmt.Fprintln(&b)
+	}
+	fmt.Fprintf(&b, "\nCtrl-C stops everything.\n%s\n", line)
+	_, _ = io.WriteString(out, b.String())
+}

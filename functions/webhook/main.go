@@ -1,0 +1,41 @@
+// Command webhook is the Lambda function behind GET and POST /webhooks/instagram: it answers
+// Meta's verification handshake and splits signed webhook bodies into the events FIFO queue.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/iginbox/iginbox/shared/queue"
+	"github.com/iginbox/iginbox/shared/webhook"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	h, err := setup(context.Background(), log)
+	if err != nil {
+		log.Error("webhook init failed", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}
+
+func setup(ctx context.Context, log *slog.Logger) (*webhook.Handler, error) {
+	cfg, err := webhook.LoadConfig(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_SQS
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	pub := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL, queue.Options{})
+	return webhook.NewHandler(cfg.AppSecret, cfg.VerifyToken, pub, log), nil
+}
