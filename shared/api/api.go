@@ -30,6 +30,9 @@ type Request struct {
 	Query   map[string]string
 	Headers map[string]string // lower-case names
 	Body    []byte
+	// DomainName is the API's domain as the client called it (requestContext.domainName, else
+	// the Host header), e.g. to derive absolute URLs such as the OAuth redirect URI.
+	DomainName string
 }
 
 // Header returns a request header (case-insensitive).
@@ -205,7 +208,11 @@ func (s *Server) serve(ctx context.Context, method, path string, headers map[str
 	for k, v := range ev.QueryStringParameters {
 		query[k] = v
 	}
-	return h(ctx, &Request{Method: method, Path: path, Params: params, Query: query, Headers: headers, Body: body})
+	domain := ev.RequestContext.DomainName
+	if domain == "" {
+		domain = headers["host"]
+	}
+	return h(ctx, &Request{Method: method, Path: path, Params: params, Query: query, Headers: headers, Body: body, DomainName: domain})
 }
 
 func encode(r Response) events.APIGatewayV2HTTPResponse {

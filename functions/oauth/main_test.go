@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	full := map[string]string{"TABLE_NAME": "t", "INSTAGRAM_APP_ID": "id", "INSTAGRAM_APP_SECRET": "app-secret", "FRONTEND_URL": "https://app.example/"}
+	tests := []struct {
+		name    string
+		drop    string
+		wantErr string
+	}{
+		{"complete", "", ""},
+		{"no table", "TABLE_NAME", "TABLE_NAME is required"},
+		{"no app id", "INSTAGRAM_APP_ID", "INSTAGRAM_APP_ID is required"},
+		{"no app secret", "INSTAGRAM_APP_SECRET", "INSTAGRAM_APP_SECRET is required"},
+		{"no frontend", "FRONTEND_URL", "FRONTEND_URL is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := LoadConfig(func(k string) string {
+				if k == tc.drop {
+					return ""
+				}
+				return full[k]
+			})
+			if tc.wantErr == "" {
+				if err != nil || cfg.FrontendURL != "https://app.example/" {
+					t.Fatalf("got %+v %v", cfg, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "app-secret") {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
