@@ -1,0 +1,311 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iginbox/iginbox/shared/store"
+)
+
+// Paging limits of list routes.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 200
+)
+
+// ConversationStore is what the conversation routes need (implemented by *store.Store).
+type ConversationStore interface {
+	ListConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error)
+	GetConversation(ctx context.Context, id string) (store.Conversation, error)
+	GetContact(ctx context.Context, accountID, igsid string) (store.Contact, error)
+	GetContacts(ctx context.Context, refs []store.ContactRef) (map[store.ContactRef]store.Contact, error)
+	ListMessages(ctx context.Context, conversationID, after string, limit int) (store.MessagePage, error)
+	SetConversationStatus(ctx context.Context, id, status string) (store.Conversation, error)
+}
+
+var _ ConversationStore = (*store.Store)(nil)
+
+// ContactJSON is a conversation's contact as the API shows it.
+type ContactJSON struct {
+	IGSID    string `json:"igsid"`
+	Name     string `json:"name"`
+	Username string `json:"username"`
+	Unknown  bool   `json:"unknown"`
+}
+
+// ConversationJSON is a conversation as the API shows it.
+type ConversationJSON struct {
+	ID             string      `json:"id"`
+	ChannelID      string      `json:"channel_id"`
+	Status         string      `json:"status"`
+	Contact        ContactJSON `json:"contact"`
+	LastActivityAt string      `json:"last_activity_at"`
+	LastIncomingAt *string     `json:"last_incoming_at"`
+}
+
+// AttachmentJSON is a message attachment.
+type AttachmentJSON struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+// ReplyToJSON is {"mid"} or {"story_id","story_url"}.
+type ReplyToJSON struct {
+	MID      string `json:"mid,omitempty"`
+	StoryID  string `json:"story_id,omitempty"`
+	StoryURL string `json:"story_url,omitempty"`
+}
+
+// ReactionJSON is a reaction on a message.
+type ReactionJSON struct {
+	Reaction string `json:"reaction"`
+	Emoji    string `json:"emoji"`
+}
+
+// MessageErrorJSON is Meta's error of a failed outgoing message.
+type MessageErrorJSON struct {
+	Code    int    `json:"code"`
+	Subcode int    `json:"subcode"`
+	Message string `json:"message"`
+}
+
+// MessageJSON is a message as the API shows it.
+type MessageJSON struct {
+	ID          string            `json:"id"`
+	MID         string            `json:"mid"`
+	Direction   string            `json:"direction"`
+	Echo        bool              `json:"echo"`
+	Text        string            `json:"text"`
+	Attachments []AttachmentJSON  `json:"attachments"`
+	ReplyTo     *ReplyToJSON      `json:"reply_to,omitempty"`
+	Reactions   []ReactionJSON    `json:"reactions"`
+	Status      string            `json:"status"`
+	Error       *MessageErrorJSON `json:"error,omitempty"`
+	Deleted     bool              `json:"deleted"`
+	Unsupported bool              `json:"unsupported"`
+	Timestamp   string            `json:"timestamp"`
+}
+
+// metaTime renders a Meta millisecond timestamp as RFC 3339 UTC with milliseconds.
+func metaTime(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// NewConversationJSON renders a conversation with its contact.
+func NewConversationJSON(c store.Conversation, contact store.Contact) ConversationJSON {
+	out := ConversationJSON{
+		ID: c.ID, ChannelID: c.ChannelID, Status: c.Status,
+		Contact:        ContactJSON{IGSID: c.ContactIGSID, Name: contact.Name, Username: contact.Username, Unknown: contact.Unknown},
+		LastActivityAt: metaTime(c.LastActivityMS),
+	}
+	if c.LastIncomingMS > 0 {
+		s := metaTime(c.LastIncomingMS)
+		out.LastIncomingAt = &s
+	}
+	return out
+}
+
+// NewMessageJSON renders a message. readWatermarkMS is the contact's read position: a sent
+// outgoing message at or before it reads "read" (a failed one stays failed).
+func NewMessageJSON(m store.Message, readWatermarkMS int64) MessageJSON {
+	out := MessageJSON{
+		ID: m.ID, MID: m.MID, Direction: m.Direction, Echo: m.Echo, Text: m.Text,
+		Attachments: make([]AttachmentJSON, 0, len(m.Attachments)),
+		Reactions:   make([]ReactionJSON, 0, len(m.Reactions)),
+		Status:      m.Status, Deleted: m.Deleted, Unsupported: m.Unsupported,
+		Timestamp: metaTime(m.TimestampMS),
+	}
+	for _, a := range m.Attachments {
+		out.Attachments = append(out.Attachments, AttachmentJSON{Type: a.Type, URL: a.URL})
+	}
+	for _, r := range m.Reactions {
+		out.Reactions = append(out.Reactions, ReactionJSON{Reaction: r.Reaction, Emoji: r.Emoji})
+	}
+	if r := m.ReplyTo; r != nil {
+		out.ReplyTo = &ReplyToJSON{MID: r.MID, StoryID: r.StoryID, StoryURL: r.StoryURL}
+	}
+	if e := m.Error; e != nil {
+		out.Error = &MessageErrorJSON{Code: e.Code, Subcode: e.Subcode, Message: e.Message}
+	}
+	if m.Direction == store.DirectionOutgoing && m.Status == store.MessageSent && m.TimestampMS <= readWatermarkMS {
+		out.Status = store.MessageRead
+	}
+	return out
+}
+
+// WithConversations registers GET /api/conversations, GET /api/conversations/{id}/messages
+// and POST /api/conversations/{id}/status.
+func WithConversations(st ConversationStore) Option {
+	return func(s *Server) {
+		h := conversationRoutes{st: st}
+		s.Handle(http.MethodGet, "/api/conversations", h.list)
+		s.Handle(http.MethodGet, "/api/conversations/{id}/messages", h.messages)
+		s.Handle(http.MethodPost, "/api/conversations/{id}/status", h.setStatus)
+	}
+}
+
+type conversationRoutes struct{ st ConversationStore }
+
+// Cursors are opaque: base64url of a versioned, validated sort-key position.
+const (
+	conversationCursorPrefix = "c1|"
+	messageCursorPrefix      = "m1|"
+)
+
+func encodeCursor(prefix, pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(prefix + pos))
+}
+
+func decodeCursor(prefix, cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !strings.HasPrefix(string(b), prefix) || len(b) == len(prefix) {
+		return "", Errorf(http.StatusBadRequest, "invalid_cursor", "cursor is not valid for this list")
+	}
+	return string(b[len(prefix):]), nil
+}
+
+func pageLimit(q map[string]string) (int, error) {
+	raw, ok := q["limit"]
+	if !ok {
+		return DefaultPageLimit, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > MaxPageLimit {
+		return 0, Errorf(http.StatusBadRequest, "invalid_limit", "limit must be an integer between 1 and %d", MaxPageLimit)
+	}
+	return n, nil
+}
+
+func storeListError(err error) error {
+	if errors.Is(err, store.ErrInvalidCursor) {
+		return Errorf(http.StatusBadRequest, "invalid_cursor", "cursor is not valid for this list")
+	}
+	return err
+}
+
+type conversationList struct {
+	Conversations []ConversationJSON `json:"conversations"`
+	NextCursor    string             `json:"next_cursor,omitempty"`
+}
+
+func (h conversationRoutes) list(ctx context.Context, r *Request) (Response, error) {
+	limit, err := pageLimit(r.Query)
+	if err != nil {
+		return Response{}, err
+	}
+	status := r.Query["status"]
+	if status != "" && status != store.StatusOpen && status != store.StatusResolved {
+		return Response{}, Errorf(http.StatusBadRequest, "invalid_status", "status must be open or resolved")
+	}
+	channelID := r.Query["channel_id"]
+	// The cursor is bound to its filters: a cursor of another list is rejected.
+	prefix := conversationCursorPrefix + channelID + "|" + status + "|"
+	after, err := decodeCursor(prefix, r.Query["cursor"])
+	if err != nil {
+		return Response{}, err
+	}
+	page, err := h.st.ListConversations(ctx, store.ConversationQuery{ChannelID: channelID, Status: status, Limit: limit, After: after})
+	if err != nil {
+		return Response{}, storeListError(err)
+	}
+	refs := make([]store.ContactRef, 0, len(page.Conversations))
+	for _, c := range page.Conversations {
+		refs = append(refs, store.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID})
+	}
+	contacts, err := h.st.GetContacts(ctx, refs)
+	if err != nil {
+		return Response{}, err
+	}
+	out := conversationList{Conversations: make([]ConversationJSON, 0, len(page.Conversations)), NextCursor: encodeCursor(prefix, page.Next)}
+	for _, c := range page.Conversations {
+		out.Conversations = append(out.Conversations, NewConversationJSON(c, contacts[store.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID}]))
+	}
+	return Response{Status: http.StatusOK, Body: out}, nil
+}
+
+type messageList struct {
+	Messages   []MessageJSON `json:"messages"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+func (h conversationRoutes) conversation(ctx context.Context, id string) (store.Conversation, error) {
+	if !store.ValidConversationID(id) {
+		return store.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	}
+	c, err := h.st.GetConversation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	}
+	return c, err
+}
+
+func (h conversationRoutes) messages(ctx context.Context, r *Request) (Response, error) {
+	limit, err := pageLimit(r.Query)
+	if err != nil {
+		return Response{}, err
+	}
+	id := r.Params["id"]
+	prefix := messageCursorPrefix + id + "|"
+	after, err := decodeCursor(prefix, r.Query["cursor"])
+	if err != nil {
+		return Response{}, err
+	}
+	conv, err := h.conversation(ctx, id)
+	if err != nil {
+		return Response{}, err
+	}
+	contact, err := h.st.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Response{}, err
+	}
+	page, err := h.st.ListMessages(ctx, id, after, limit)
+	if err != nil {
+		return Response{}, storeListError(err)
+	}
+	out := messageList{Messages: make([]MessageJSON, 0, len(page.Messages)), NextCursor: encodeCursor(prefix, page.Next)}
+	for _, m := range page.Messages {
+		out.Messages = append(out.Messages, NewMessageJSON(m, contact.ReadWatermarkMS))
+	}
+	return Response{Status: http.StatusOK, Body: out}, nil
+}
+
+func (h conversationRoutes) setStatus(ctx context.Context, r *Request) (Response, error) {
+	var body struct {
+		Status string `json:"status"`
+	}
+	if err := r.DecodeJSON(&body); err != nil {
+		return Response{}, err
+	}
+	if body.Status != store.StatusOpen && body.Status != store.StatusResolved {
+		return Response{}, Errorf(http.StatusBadRequest, "invalid_status", "status must be open or resolved")
+	}
+	id := r.Params["id"]
+	if _, err := h.conversation(ctx, id); err != nil {
+		return Response{}, err
+	}
+	conv, err := h.st.SetConversationStatus(ctx, id, body.Status)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	case errors.Is(err, store.ErrConversationOpen):
+		return Response{}, Errorf(http.StatusConflict, "conversation_open", "another conversation with this contact is open; resolve it first")
+	case err != nil:
+		return Response{}, err
+	}
+	contact, err := h.st.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Response{}, err
+	}
+	return Response{Status: http.StatusOK, Body: NewConversationJSON(conv, contact)}, nil
+}

@@ -1,0 +1,292 @@
+package inbox
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/store"
+)
+
+// storeMessage stores an incoming message, an echo or a postback: once per mid, in the
+// contact's open conversation (or a new / reopened one), applying an unsend or reactions that
+// arrived before it.
+func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it item) (string, error) {
+	msg := buildMessage(env, it)
+	st, err := s.store.LoadEventState(ctx, env.AccountID, env.ContactID, msg.MID)
+	if err != nil {
+		return "", err
+	}
+	if !st.ChannelFound {
+		return s.unknownAccount(ctx, env)
+	}
+	if st.MID.Stored() {
+		// Meta's retries, SQS redeliveries, DLQ re-drives, and echoes of our own sends.
+		return outcomeDuplicate, nil
+	}
+	if msg.Echo && s.echoes != nil {
+		// The echo of a send whose outcome was unknown (timeout, crash) completes that send.
+		done, err := s.echoes.ReconcileEcho(ctx, st, msg)
+		if err != nil {
+			return "", err
+		}
+		if done {
+			return outcomeEchoSend, nil
+		}
+	}
+	contact, err := s.profile(ctx, st.Channel, st.Contact)
+	if err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	if contact.Ver == 0 {
+		contact.CreatedAt = now
+	}
+	tx := s.store.NewTx()
+	msg.ConversationID = s.place(tx, st.Channel, &contact, msg.TimestampMS, msg.Direction == store.DirectionIncoming, now)
+	msg.CreatedAt = now
+	rec := st.MID
+	if rec.Deleted {
+		eraseContent(&msg)
+	}
+	msg.Reactions = shownReactions(rec.Reactions)
+	rec.ConversationID, rec.MessageSK, rec.TTL = msg.ConversationID, msg.SK(), 0
+	tx.PutMessage(msg)
+	tx.PutMID(rec)
+	tx.PutContact(contact)
+	if err := s.store.Commit(ctx, tx); err != nil {
+		return "", err
+	}
+	return outcomeStored, nil
+}
+
+func buildMessage(env envelope.Envelope, it item) store.Message {
+	m := store.Message{
+		ChannelID:    env.AccountID,
+		ContactIGSID: env.ContactID,
+		Direction:    store.DirectionIncoming,
+		Status:       store.MessageReceived,
+		TimestampMS:  env.Timestamp,
+	}
+	switch {
+	case it.Postback != nil && it.Message == nil:
+		m.MID = it.Postback.MID
+		m.Text = it.Postback.Title
+		m.PostbackPayload = it.Postback.Payload
+	case it.Message != nil:
+		in := it.Message
+		m.MID = in.MID
+		m.Text = in.Text
+		m.Attachments = attachments(in.Attachments)
+		m.Unsupported = in.IsUnsupported
+		if in.IsEcho || env.Kind == envelope.KindEcho {
+			m.Direction, m.Echo, m.Status = store.DirectionOutgoing, true, store.MessageSent
+		}
+		if in.QuickReply != nil {
+			m.QuickReplyPayload = in.QuickReply.Payload
+		}
+		if r := in.ReplyTo; r != nil {
+			switch {
+			case r.Story != nil:
+				m.ReplyTo = &store.ReplyTo{StoryID: r.Story.ID, StoryURL: r.Story.URL}
+			case r.MID != "":
+				m.ReplyTo = &store.ReplyTo{MID: r.MID}
+			}
+		}
+		m.Referral = referral(in.Referral, env.Timestamp)
+	}
+	m.ID = MessageID(env.AccountID, m.MID)
+	return m
+}
+
+func eraseContent(m *store.Message) {
+	m.Deleted = true
+	m.Text, m.Attachments, m.ReplyTo, m.QuickReplyPayload, m.PostbackPayload, m.Referral = "", nil, nil, "", "", nil
+}
+
+// place picks the conversation of a message and records its activity on the conversation
+// and on the contact (which mirrors its last conversation's timestamps):
+//   - the open conversation, if any (at most one: the contact's open_conversation_id);
+//   - for an echo, the last conversation even when resolved (our own replies do not reopen);
+//   - with lock_to_single_conversation, the last conversation, reopened;
+//   - otherwise a new conversation.
+func (s *Service) place(tx *store.Tx, ch store.Channel, c *store.Contact, ts int64, incoming bool, now time.Time) string {
+	var (
+		id     string
+		reopen bool
+	)
+	switch {
+	case c.OpenConversationID != "":
+		id = c.OpenConversationID
+	case !incoming && c.LastConversationID != "":
+		id = c.LastConversationID
+	case ch.LockToSingleConversation && c.LastConversationID != "":
+		id, reopen = c.LastConversationID, true
+		c.OpenConversationID = id
+	default:
+		c.ConversationSeq++
+		id = ConversationID(c.ChannelID, c.IGSID, c.ConversationSeq)
+		conv := store.Conversation{
+			ID: id, ChannelID: c.ChannelID, ContactIGSID: c.IGSID, Status: store.StatusOpen,
+			Seq: c.ConversationSeq, LastActivityMS: ts, Referral: c.Referral, CreatedAt: now,
+		}
+		if incoming {
+			conv.LastIncomingMS = ts
+		}
+		tx.CreateConversation(conv)
+		c.OpenConversationID, c.LastConversationID = id, id
+		c.ConvLastActivityMS, c.ConvLastIncomingMS = conv.LastActivityMS, conv.LastIncomingMS
+		return id
+	}
+	change := store.ConversationChange{ID: id}
+	if reopen {
+		change.Status = store.StatusOpen
+	}
+	if ts > c.ConvLastActivityMS {
+		c.ConvLastActivityMS, change.LastActivityMS = ts, ts
+	}
+	if incoming && ts > c.ConvLastIncomingMS {
+		c.ConvLastIncomingMS, change.LastIncomingMS = ts, ts
+	}
+	tx.UpdateConversation(change)
+	return id
+}
+
+// unsend marks a message deleted and drops its content; when the message is not stored yet,
+// the per-mid record keeps the unsend so that the message is stored deleted when it comes.
+func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string) (string, error) {
+	st, err := s.store.LoadEventState(ctx, env.AccountID, "", mid)
+	if err != nil {
+		return "", err
+	}
+	if !st.ChannelFound {
+		return s.unknownAccount(ctx, env)
+	}
+	rec := st.MID
+	if rec.Deleted {
+		return outcomeUnchanged, nil
+	}
+	rec.Deleted, rec.DeletedMS = true, env.Timestamp
+	tx := s.store.NewTx()
+	if rec.Stored() {
+		tx.EraseMessage(rec.ConversationID, rec.MessageSK)
+	} else if rec.TTL == 0 {
+		rec.TTL = s.now().Add(s.cfg.TombstoneTTL).Unix()
+	}
+	tx.PutMID(rec)
+	if err := s.store.Commit(ctx, tx); err != nil {
+		return "", err
+	}
+	return outcomeUpdated, nil
+}
+
+// react applies a react / unreact: per reactor, the event with the later Meta timestamp wins
+// (ties broken by the event's content, so every order converges).
+func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (string, error) {
+	r := it.Reaction
+	st, err := s.store.LoadEventState(ctx, env.AccountID, "", r.MID)
+	if err != nil {
+		return "", err
+	}
+	if !st.ChannelFound {
+		return s.unknownAccount(ctx, env)
+	}
+	reactor := it.Sender.ID
+	if reactor == "" {
+		reactor = env.ContactID
+	}
+	next := store.ReactionState{Action: r.Action, Reaction: r.Reaction, Emoji: r.Emoji, MS: env.Timestamp}
+	if next.Action == "" {
+		next.Action = "react"
+	}
+	rec := st.MID
+	if cur, ok := rec.Reactions[reactor]; ok && !later(next, cur) {
+		return outcomeUnchanged, nil
+	}
+	reactions := make(map[string]store.ReactionState, len(rec.Reactions)+1)
+	for k, v := range rec.Reactions {
+		reactions[k] = v
+	}
+	reactions[reactor] = next
+	rec.Reactions = reactions
+	tx := s.store.NewTx()
+	if rec.Stored() {
+		tx.SetMessageReactions(rec.ConversationID, rec.MessageSK, shownReactions(rec.Reactions))
+	} else if rec.TTL == 0 {
+		rec.TTL = s.now().Add(s.cfg.TombstoneTTL).Unix()
+	}
+	tx.PutMID(rec)
+	if err := s.store.Commit(ctx, tx); err != nil {
+		return "", err
+	}
+	return outcomeUpdated, nil
+}
+
+func later(a, b store.ReactionState) bool {
+	if a.MS != b.MS {
+		return a.MS > b.MS
+	}
+	ka := a.Action + "\x00" + a.Reaction + "\x00" + a.Emoji
+	kb := b.Action + "\x00" + b.Reaction + "\x00" + b.Emoji
+	return ka > kb
+}
+
+// shownReactions lists the active reactions, ordered by reactor.
+func shownReactions(states map[string]store.ReactionState) []store.MessageReaction {
+	var out []store.MessageReaction
+	for by, st := range states {
+		if st.Action == "unreact" {
+			continue
+		}
+		out = append(out, store.MessageReaction{By: by, Reaction: st.Reaction, Emoji: st.Emoji})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].By < out[j].By })
+	return out
+}
+
+// read advances the contact's read watermark: every outgoing message sent at or before it
+// reads as read, including messages stored later.
+func (s *Service) read(ctx context.Context, env envelope.Envelope) (string, error) {
+	st, err := s.store.LoadEventState(ctx, env.AccountID, "", "")
+	if err != nil {
+		return "", err
+	}
+	if !st.ChannelFound {
+		return s.unknownAccount(ctx, env)
+	}
+	if err := s.store.AdvanceReadWatermark(ctx, env.AccountID, env.ContactID, env.Timestamp); err != nil {
+		return "", err
+	}
+	return outcomeUpdated, nil
+}
+
+// referral records an ig.me / ad referral into an existing thread on the contact and on its
+// open conversation (a conversation opened later starts with the contact's referral).
+func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) (string, error) {
+	st, err := s.store.LoadEventState(ctx, env.AccountID, env.ContactID, "")
+	if err != nil {
+		return "", err
+	}
+	if !st.ChannelFound {
+		return s.unknownAccount(ctx, env)
+	}
+	ref := referral(it.Referral, env.Timestamp)
+	c := st.Contact
+	if cur := c.Referral; cur != nil && (cur.MS > ref.MS || (cur.MS == ref.MS && cur.Raw >= ref.Raw)) {
+		return outcomeUnchanged, nil
+	}
+	if c.Ver == 0 {
+		c.CreatedAt = s.now().UTC()
+	}
+	c.Referral = ref
+	tx := s.store.NewTx()
+	if c.OpenConversationID != "" {
+		tx.UpdateConversation(store.ConversationChange{ID: c.OpenConversationID, Referral: ref})
+	}
+	tx.PutContact(c)
+	if err := s.store.Commit(ctx, tx); err != nil {
+		return "", err
+	}
+	return outcomeUpdated, nil
+}

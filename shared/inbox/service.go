@@ -1,0 +1,281 @@
+// Package inbox turns queued Instagram webhook events into conversation state: contacts,
+// conversations and messages, deduplicated per mid forever and converged whatever the
+// delivery order. One handler per event kind; every handler reads what it needs in one
+// round trip and writes in one conditional transaction, so a lost race or a duplicate
+// delivery is detected by DynamoDB, never by read-then-write.
+package inbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/processor"
+	"github.com/iginbox/iginbox/shared/store"
+)
+
+// Store is the conversation-state storage the service needs (*store.Store).
+type Store interface {
+	LoadEventState(ctx context.Context, accountID, igsid, mid string) (store.EventState, error)
+	NewTx() *store.Tx
+	Commit(ctx context.Context, tx *store.Tx) error
+	AdvanceReadWatermark(ctx context.Context, accountID, igsid string, ts int64) error
+	PutUnknownEvent(ctx context.Context, id string, e store.UnknownEvent) error
+}
+
+// Channels flags a channel whose token died (*store.Store).
+type Channels interface {
+	FlagReauth(ctx context.Context, accountID, reason string, at time.Time) error
+}
+
+// Profiles reads contact profiles (*graph.Client).
+type Profiles interface {
+	GetProfile(ctx context.Context, accessToken, igsid string) (graph.Profile, error)
+}
+
+// EchoReconciler attaches the echo of one of our own sends whose outcome was unknown to its
+// pending part instead of storing a new message (*outbound.Sender). It reports whether it did.
+type EchoReconciler interface {
+	ReconcileEcho(ctx context.Context, st store.EventState, echo store.Message) (bool, error)
+}
+
+var (
+	_ Store    = (*store.Store)(nil)
+	_ Channels = (*store.Store)(nil)
+	_ Profiles = (*graph.Client)(nil)
+)
+
+// Defaults of Config.
+const (
+	DefaultProfileMaxAge   = 168 * time.Hour
+	DefaultMaxReceiveCount = 5
+	DefaultTombstoneTTL    = 7 * 24 * time.Hour
+	unknownEventTTL        = 30 * 24 * time.Hour
+	// maxAttempts bounds the re-read/re-decide loop after a lost condition.
+	maxAttempts = 5
+)
+
+// Config tunes the service.
+type Config struct {
+	// ProfileMaxAge: a stored profile older than this is refreshed on the next message.
+	ProfileMaxAge time.Duration
+	// MaxReceiveCount is the queue's maxReceiveCount: the delivery with this receive count is
+	// the last one, so a transient profile failure then stores a minimal contact instead.
+	MaxReceiveCount int
+	// TombstoneTTL: how long an unsend or reaction whose message never arrived is kept.
+	TombstoneTTL time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.ProfileMaxAge <= 0 {
+		c.ProfileMaxAge = DefaultProfileMaxAge
+	}
+	if c.MaxReceiveCount <= 0 {
+		c.MaxReceiveCount = DefaultMaxReceiveCount
+	}
+	if c.TombstoneTTL <= 0 {
+		c.TombstoneTTL = DefaultTombstoneTTL
+	}
+	return c
+}
+
+// Service handles envelopes; it implements processor.Service.
+type Service struct {
+	store    Store
+	channels Channels
+	profiles Profiles
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+
+	metricsMu sync.Mutex
+	metrics   io.Writer
+
+	echoes EchoReconciler // optional
+}
+
+var _ processor.Service = (*Service)(nil)
+
+// Option customises a Service.
+type Option func(*Service)
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithEchoReconciler lets echoes be matched with sends whose outcome was unknown.
+func WithEchoReconciler(r EchoReconciler) Option { return func(s *Service) { s.echoes = r } }
+
+// WithMetricsWriter sets where CloudWatch embedded-metric-format lines go (default stdout).
+func WithMetricsWriter(w io.Writer) Option { return func(s *Service) { s.metrics = w } }
+
+// New returns a Service.
+func New(st Store, channels Channels, profiles Profiles, cfg Config, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{store: st, channels: channels, profiles: profiles, cfg: cfg.withDefaults(), log: log, now: time.Now, metrics: os.Stdout}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Outcomes logged per event.
+const (
+	outcomeStored    = "stored"
+	outcomeDuplicate = "duplicate"
+	outcomeUpdated   = "updated"
+	outcomeUnchanged = "unchanged"
+	outcomeIgnored   = "ignored"
+	outcomeKept      = "kept_unknown"
+	outcomeEchoSend  = "reconciled_with_send"
+)
+
+// Handle applies one envelope. An error means "retry later" (the queue redelivers it).
+func (s *Service) Handle(ctx context.Context, env envelope.Envelope) error {
+	label := string(env.Kind)
+	var it item
+	if env.Kind != envelope.KindChange && env.Kind != envelope.KindUnknown {
+		var err error
+		if it, err = parseItem(env.Raw); err != nil {
+			// A shape we cannot decode will not decode on retry either: keep it, never drop it.
+			s.log.WarnContext(ctx, "undecodable webhook item kept", "kind", env.Kind, "account_id", env.AccountID, "error", err.Error())
+			env.Kind = envelope.KindUnknown
+		}
+	}
+	if it.Message != nil && it.Message.IsDeleted {
+		label = "unsend"
+	}
+	ctx = store.WithMeterLabel(ctx, label)
+	var (
+		outcome string
+		err     error
+	)
+	for attempt := 1; ; attempt++ {
+		outcome, err = s.dispatch(ctx, env, it)
+		if !errors.Is(err, store.ErrConflict) || attempt == maxAttempts {
+			break
+		}
+		s.log.DebugContext(ctx, "lost a conditional write, deciding again", "kind", env.Kind, "attempt", attempt)
+		// Within a FIFO message group this only happens against an API write; back off a
+		// little (with jitter) before re-reading.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s event %s: %w", env.Kind, env.GroupID(), ctx.Err())
+		case <-time.After(time.Duration(attempt*attempt)*5*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond)))):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s event %s: %w", env.Kind, env.GroupID(), err)
+	}
+	s.log.InfoContext(ctx, "event handled", "kind", label, "account_id", env.AccountID, "group", env.GroupID(),
+		"timestamp", env.Timestamp, "outcome", outcome, "receive_count", processor.ReceiveCount(ctx))
+	return nil
+}
+
+func (s *Service) dispatch(ctx context.Context, env envelope.Envelope, it item) (string, error) {
+	switch env.Kind {
+	case envelope.KindChange:
+		s.log.InfoContext(ctx, "change event (dashboard test) acknowledged", "account_id", env.AccountID)
+		return outcomeIgnored, nil
+	case envelope.KindMessage, envelope.KindEcho:
+		if it.Message == nil || it.Message.MID == "" {
+			return s.keepUnknown(ctx, env)
+		}
+		if it.Message.IsDeleted {
+			return s.unsend(ctx, env, it.Message.MID)
+		}
+		return s.storeMessage(ctx, env, it)
+	case envelope.KindPostback:
+		if it.Postback == nil || it.Postback.MID == "" {
+			return s.keepUnknown(ctx, env)
+		}
+		return s.storeMessage(ctx, env, it)
+	case envelope.KindReaction:
+		if it.Reaction == nil || it.Reaction.MID == "" {
+			return s.keepUnknown(ctx, env)
+		}
+		return s.react(ctx, env, it)
+	case envelope.KindRead:
+		return s.read(ctx, env)
+	case envelope.KindReferral:
+		if len(it.Referral) == 0 {
+			return s.keepUnknown(ctx, env)
+		}
+		return s.referral(ctx, env, it)
+	default:
+		return s.keepUnknown(ctx, env)
+	}
+}
+
+// unknownAccount logs and counts an event for an account with no connected channel.
+func (s *Service) unknownAccount(ctx context.Context, env envelope.Envelope) (string, error) {
+	s.log.WarnContext(ctx, "event for an account with no connected channel ignored", "account_id", env.AccountID, "kind", env.Kind)
+	s.emitMetric("UnknownAccountEvents", env)
+	return outcomeIgnored, nil
+}
+
+// emitMetric writes one CloudWatch embedded-metric-format line (namespace iginbox, dimension Kind).
+func (s *Service) emitMetric(name string, env envelope.Envelope) {
+	line := map[string]any{
+		"_aws": map[string]any{
+			"Timestamp": s.now().UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  "iginbox",
+				"Dimensions": [][]string{{"Kind"}},
+				"Metrics":    []any{map[string]string{"Name": name, "Unit": "Count"}},
+			}},
+		},
+		"Kind":       string(env.Kind),
+		name:         1,
+		"account_id": env.AccountID,
+	}
+	b, err := json.Marshal(line)
+	if err != nil {
+		return
+	}
+	s.metricsMu.Lock()
+	defer s.metricsMu.Unlock()
+	_, _ = s.metrics.Write(append(b, '\n'))
+}
+
+// keepUnknown stores an event of a shape we do not know, so that nothing is lost.
+func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (string, error) {
+	id := envelope.DedupID(env.Key)[:32]
+	err := s.store.PutUnknownEvent(ctx, id, store.UnknownEvent{
+		ChannelID: env.AccountID, ContactID: env.ContactID, Key: env.Key, TimestampMS: env.Timestamp,
+		Raw: string(env.Raw), TTL: s.now().Add(unknownEventTTL).Unix(),
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.WarnContext(ctx, "event of an unknown shape kept", "kind", env.Kind, "account_id", env.AccountID, "id", id)
+	return outcomeKept, nil
+}
+
+// ConversationID is the id of a contact's n-th conversation: deterministic, so that
+// re-deciding after a lost race or a redelivery names the same conversation.
+func ConversationID(accountID, igsid string, n int) string {
+	return hashID("conversation", accountID, igsid, strconv.Itoa(n))
+}
+
+// MessageID is the API id of the message of a webhook mid.
+func MessageID(accountID, mid string) string { return hashID("message", accountID, mid) }
+
+func hashID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}

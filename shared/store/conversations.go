@@ -1,0 +1,298 @@
+package store
+
+// Read side of conversation state (the API) and the conversation status change.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// ErrInvalidCursor: a paging position that this store did not produce.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
+// ErrConversationOpen: another conversation with the same contact is open.
+var ErrConversationOpen = errors.New("another conversation with this contact is open")
+
+var (
+	conversationIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
+	activitySKPattern     = regexp.MustCompile(`^[0-9]{13}#[0-9a-f]{24}$`)
+	messageSKPattern      = regexp.MustCompile(`^MSG#[0-9]{13}#.+$`)
+)
+
+// ValidConversationID reports whether id has the shape of a conversation id.
+func ValidConversationID(id string) bool { return conversationIDPattern.MatchString(id) }
+
+// GetConversation reads a conversation (error wrapping ErrNotFound when absent).
+func (s *Store) GetConversation(ctx context.Context, id string) (Conversation, error) {
+	var c Conversation
+	if !ValidConversationID(id) {
+		return c, fmt.Errorf("conversation %q: %w", id, ErrNotFound)
+	}
+	if err := s.getItem(ctx, key(conversationKey(id)), &c); err != nil {
+		return c, fmt.Errorf("conversation %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// GetContact reads a contact (error wrapping ErrNotFound when absent).
+func (s *Store) GetContact(ctx context.Context, accountID, igsid string) (Contact, error) {
+	var c Contact
+	if err := s.getItem(ctx, key(contactKey(accountID, igsid)), &c); err != nil {
+		return c, fmt.Errorf("contact %s/%s: %w", accountID, igsid, err)
+	}
+	return c, nil
+}
+
+func (s *Store) getItem(ctx context.Context, k map[string]types.AttributeValue, out any) error {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:              aws.String(s.table),
+		Key:                    k,
+		ConsistentRead:         aws.Bool(true),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return fmt.Errorf("get item: %w", err)
+	}
+	if res.Item == nil {
+		return ErrNotFound
+	}
+	if err := attributevalue.UnmarshalMap(res.Item, out); err != nil {
+		return fmt.Errorf("decode item: %w", err)
+	}
+	return nil
+}
+
+// ContactRef names a contact.
+type ContactRef struct{ ChannelID, IGSID string }
+
+// GetContacts reads several contacts at once; absent ones are missing from the map.
+func (s *Store) GetContacts(ctx context.Context, refs []ContactRef) (map[ContactRef]Contact, error) {
+	out := make(map[ContactRef]Contact, len(refs))
+	seen := map[ContactRef]bool{}
+	var keys []map[string]types.AttributeValue
+	for _, r := range refs {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		keys = append(keys, key(contactKey(r.ChannelID, r.IGSID)))
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		items, err := s.batchGet(ctx, keys[:n])
+		if err != nil {
+			return nil, fmt.Errorf("get contacts: %w", err)
+		}
+		keys = keys[n:]
+		for _, it := range items {
+			var c Contact
+			if err := attributevalue.UnmarshalMap(it, &c); err != nil {
+				return nil, fmt.Errorf("decode contact: %w", err)
+			}
+			out[ContactRef{c.ChannelID, c.IGSID}] = c
+		}
+	}
+	return out, nil
+}
+
+// ConversationQuery selects conversations, newest activity first.
+type ConversationQuery struct {
+	ChannelID string // empty: every channel
+	Status    string // empty: every status
+	Limit     int
+	After     string // position returned as ConversationPage.Next
+}
+
+// ConversationPage is one page of conversations.
+type ConversationPage struct {
+	Conversations []Conversation
+	Next          string // empty on the last page
+}
+
+// ListConversations pages through conversations by last activity, newest first.
+func (s *Store) ListConversations(ctx context.Context, q ConversationQuery) (ConversationPage, error) {
+	var page ConversationPage
+	index, pkName, skName, pkValue := IndexGSI2, "gsi2pk", "gsi2sk", allConvsPK
+	if q.ChannelID != "" {
+		index, pkName, skName, pkValue = IndexGSI1, "gsi1pk", "gsi1sk", channelConvsPK(q.ChannelID)
+	}
+	var start map[string]types.AttributeValue
+	if q.After != "" {
+		if !activitySKPattern.MatchString(q.After) {
+			return page, ErrInvalidCursor
+		}
+		id := q.After[strings.IndexByte(q.After, '#')+1:]
+		start = key(conversationKey(id))
+		start[pkName] = &types.AttributeValueMemberS{Value: pkValue}
+		start[skName] = &types.AttributeValueMemberS{Value: q.After}
+	}
+	b := expression.NewBuilder().WithKeyCondition(expression.Key(pkName).Equal(expression.Value(pkValue)))
+	if q.Status != "" {
+		b = b.WithFilter(expression.Name("status").Equal(expression.Value(q.Status)))
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return page, fmt.Errorf("list conversations: %w", err)
+	}
+	limit := max(q.Limit, 1)
+	var got []Conversation
+	for {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			IndexName:                 aws.String(index),
+			KeyConditionExpression:    expr.KeyCondition(),
+			FilterExpression:          expr.Filter(),
+			ExpressionAttributeNames:  expr.Names(),
+			ExpressionAttributeValues: expr.Values(),
+			ExclusiveStartKey:         start,
+			ScanIndexForward:          aws.Bool(false),
+			Limit:                     aws.Int32(int32(limit + 1)),
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return page, fmt.Errorf("list conversations: %w", err)
+		}
+		var batch []Conversation
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &batch); err != nil {
+			return page, fmt.Errorf("decode conversations: %w", err)
+		}
+		got = append(got, batch...)
+		if len(got) > limit || res.LastEvaluatedKey == nil {
+			break
+		}
+		start = res.LastEvaluatedKey
+	}
+	if len(got) > limit {
+		got = got[:limit]
+		last := got[limit-1]
+		page.Next = ActivitySK(last.LastActivityMS, last.ID)
+	}
+	page.Conversations = got
+	return page, nil
+}
+
+// MessagePage is one page of messages.
+type MessagePage struct {
+	Messages []Message
+	Next     string // empty on the last page
+}
+
+// ListMessages pages through a conversation's messages, oldest first (Meta time, then mid).
+func (s *Store) ListMessages(ctx context.Context, conversationID, after string, limit int) (MessagePage, error) {
+	var page MessagePage
+	pk, _ := conversationKey(conversationID)
+	var start map[string]types.AttributeValue
+	if after != "" {
+		if !messageSKPattern.MatchString(after) {
+			return page, ErrInvalidCursor
+		}
+		start = key(pk, after)
+	}
+	expr, err := expression.NewBuilder().WithKeyCondition(
+		expression.Key("pk").Equal(expression.Value(pk)).And(expression.Key("sk").BeginsWith("MSG#")),
+	).Build()
+	if err != nil {
+		return page, fmt.Errorf("list messages: %w", err)
+	}
+	limit = max(limit, 1)
+	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    expr.KeyCondition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ExclusiveStartKey:         start,
+		ScanIndexForward:          aws.Bool(true),
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(int32(limit + 1)),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return page, fmt.Errorf("list messages %s: %w", conversationID, err)
+	}
+	if err := attributevalue.UnmarshalListOfMaps(res.Items, &page.Messages); err != nil {
+		return page, fmt.Errorf("decode messages: %w", err)
+	}
+	if len(page.Messages) > limit {
+		page.Messages = page.Messages[:limit]
+		page.Next = page.Messages[limit-1].SK()
+	}
+	return page, nil
+}
+
+// GetMessageByMID reads the message of a mid through its per-mid record (ErrNotFound when
+// the message is not stored).
+func (s *Store) GetMessageByMID(ctx context.Context, accountID, mid string) (Message, error) {
+	var m Message
+	var r MIDRecord
+	if err := s.getItem(ctx, key(midKey(accountID, mid)), &r); err != nil {
+		return m, fmt.Errorf("mid %s: %w", mid, err)
+	}
+	if !r.Stored() {
+		return m, fmt.Errorf("mid %s: %w", mid, ErrNotFound)
+	}
+	pk, _ := conversationKey(r.ConversationID)
+	if err := s.getItem(ctx, key(pk, r.MessageSK), &m); err != nil {
+		return m, fmt.Errorf("message %s: %w", mid, err)
+	}
+	return m, nil
+}
+
+// SetConversationStatus opens or resolves a conversation and returns it. Resolving clears the
+// contact's open conversation; opening requires that no other conversation of the contact is
+// open (error wrapping ErrConversationOpen). Setting the current status changes nothing.
+func (s *Store) SetConversationStatus(ctx context.Context, id, status string) (Conversation, error) {
+	if status != StatusOpen && status != StatusResolved {
+		return Conversation{}, fmt.Errorf("set status %q: invalid status", status)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		conv, err := s.GetConversation(ctx, id)
+		if err != nil {
+			return conv, err
+		}
+		if conv.Status == status {
+			return conv, nil
+		}
+		contact, err := s.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
+		if err != nil {
+			return conv, fmt.Errorf("set status %s: %w", id, err)
+		}
+		switch status {
+		case StatusResolved:
+			if contact.OpenConversationID == id {
+				contact.OpenConversationID = ""
+			}
+		case StatusOpen:
+			if contact.OpenConversationID != "" && contact.OpenConversationID != id {
+				return conv, fmt.Errorf("open %s: %w", id, ErrConversationOpen)
+			}
+			contact.OpenConversationID = id
+			contact.LastConversationID = id
+			contact.ConvLastActivityMS = conv.LastActivityMS
+			contact.ConvLastIncomingMS = conv.LastIncomingMS
+		}
+		tx := s.NewTx()
+		tx.PutContact(contact)
+		tx.update(key(conversationKey(id)),
+			expression.Set(expression.Name("status"), expression.Value(status)),
+			expression.Name("status").Equal(expression.Value(conv.Status)))
+		err = s.Commit(ctx, tx)
+		if errors.Is(err, ErrConflict) {
+			continue // the contact or the conversation moved: decide again
+		}
+		if err != nil {
+			return conv, fmt.Errorf("set status %s: %w", id, err)
+		}
+		conv.Status = status
+		return conv, nil
+	}
+	return Conversation{}, fmt.Errorf("set status %s: %w", id, ErrConflict)
+}

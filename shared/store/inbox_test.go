@@ -1,0 +1,110 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/testenv"
+)
+
+func newInboxStore(t *testing.T) (*store.Store, *store.Meter) {
+	t.Helper()
+	meter := store.NewMeter()
+	db := dynamodb.NewFromConfig(testenv.AWSConfig(t), func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, meter.APIOption) })
+	return store.New(db, testenv.Table(t, db)), meter
+}
+
+const acct = "17841400000000001"
+
+func TestTransactionConditions(t *testing.T) {
+	t.Parallel()
+	s, _ := newInboxStore(t)
+	ctx := context.Background()
+	msg := store.Message{ID: "m", ConversationID: "000000000000000000000001", ChannelID: acct, ContactIGSID: "c", MID: "mid-1", Direction: store.DirectionIncoming, Status: store.MessageReceived, TimestampMS: 1763802000000}
+	commit := func(build func(tx *store.Tx)) error {
+		tx := s.NewTx()
+		build(tx)
+		return s.Commit(ctx, tx)
+	}
+	for _, tc := range []struct {
+		name     string
+		build    func(tx *store.Tx)
+		conflict bool
+	}{
+		{"first message and record", func(tx *store.Tx) {
+			tx.PutMessage(msg)
+			tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK()})
+		}, false},
+		{"same message again", func(tx *store.Tx) { tx.PutMessage(msg) }, true},
+		{"record created twice", func(tx *store.Tx) { tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1"}) }, true},
+		{"record at a stale version", func(tx *store.Tx) { tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1", Ver: 7}) }, true},
+		{"record at its version", func(tx *store.Tx) {
+			tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK(), Deleted: true, Ver: 1})
+			tx.EraseMessage(msg.ConversationID, msg.SK())
+		}, false},
+		{"erase a message that does not exist", func(tx *store.Tx) { tx.EraseMessage(msg.ConversationID, "MSG#0000000000001#nope") }, true},
+		{"contact created", func(tx *store.Tx) { tx.PutContact(store.Contact{ChannelID: acct, IGSID: "c", OpenConversationID: "x"}) }, false},
+		{"contact created again", func(tx *store.Tx) { tx.PutContact(store.Contact{ChannelID: acct, IGSID: "c"}) }, true},
+		{"update of a missing conversation", func(tx *store.Tx) {
+			tx.UpdateConversation(store.ConversationChange{ID: "000000000000000000000009", LastActivityMS: 5})
+		}, true},
+	} {
+		err := commit(tc.build)
+		if got := errors.Is(err, store.ErrConflict); got != tc.conflict || (!tc.conflict && err != nil) {
+			t.Errorf("%s: err %v, want conflict=%v", tc.name, err, tc.conflict)
+		}
+	}
+	m, err := s.GetMessageByMID(ctx, acct, "mid-1")
+	if err != nil || !m.Deleted {
+		t.Errorf("message by mid: %+v %v", m, err)
+	}
+	if _, err := s.GetMessageByMID(ctx, acct, "absent"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("absent mid: %v", err)
+	}
+}
+
+func TestReadWatermarkOnlyMovesForward(t *testing.T) {
+	t.Parallel()
+	s, _ := newInboxStore(t)
+	ctx := context.Background()
+	for _, ts := range []int64{100, 300, 200, 300} {
+		if err := s.AdvanceReadWatermark(ctx, acct, "c", ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.GetContact(ctx, acct, "c")
+	if err != nil || c.ReadWatermarkMS != 300 || c.Ver != 2 {
+		t.Errorf("contact %+v %v (want watermark 300, ver 2)", c, err)
+	}
+}
+
+func TestLoadEventStateAndMeter(t *testing.T) {
+	t.Parallel()
+	s, meter := newInboxStore(t)
+	ctx := store.WithMeterLabel(context.Background(), "probe")
+	st, err := s.LoadEventState(ctx, acct, "c", "m")
+	if err != nil || st.ChannelFound || st.Contact.Ver != 0 || st.MID.Stored() || st.Contact.IGSID != "c" || st.MID.MID != "m" {
+		t.Errorf("empty state %+v %v", st, err)
+	}
+	if _, err := s.ConnectChannel(ctx, store.Channel{ID: acct, AccessToken: "tok", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = s.LoadEventState(ctx, acct, "c", ""); err != nil || !st.ChannelFound || st.Channel.ID != acct {
+		t.Errorf("channel not loaded: %+v %v", st, err)
+	}
+	u := meter.Snapshot()["probe"]
+	if u.Ops["BatchGetItem"] != 2 || u.RoundTrips < 3 {
+		t.Errorf("meter %+v", u)
+	}
+	if _, err := s.ListMessages(ctx, "000000000000000000000001", "not-a-key", 10); !errors.Is(err, store.ErrInvalidCursor) {
+		t.Errorf("invalid message cursor: %v", err)
+	}
+	if _, err := s.ListConversations(ctx, store.ConversationQuery{After: "123#abc"}); !errors.Is(err, store.ErrInvalidCursor) {
+		t.Errorf("invalid conversation cursor: %v", err)
+	}
+}

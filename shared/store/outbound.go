@@ -1,0 +1,327 @@
+package store
+
+// Outgoing parts (replies sent through the API), their idempotency records and the markers of
+// sends whose outcome is unknown. The protocol is documented in docs/outbound.md.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// OutgoingPart is one part (text or one attachment) of a reply: a message record (status
+// queued → sent | failed) plus the state of its send attempts. While SendPending is true an
+// attempt was made whose outcome is not known yet; the API shows it as queued.
+type OutgoingPart struct {
+	Message
+	// Part is the part's index in its request (text first, then attachments in order).
+	Part int `dynamodbav:"part"`
+	// RequestID names the API request that created the part.
+	RequestID string `dynamodbav:"request_id"`
+	// SendAttempt counts the attempts made (each persisted before calling Meta).
+	SendAttempt int `dynamodbav:"send_attempt"`
+	// SendPending: attempt SendAttempt was made and its outcome is not known yet.
+	SendPending bool `dynamodbav:"send_pending"`
+	// AttemptMS is when the last attempt started (our clock, ms).
+	AttemptMS int64 `dynamodbav:"send_attempt_ms,omitempty"`
+}
+
+// OutgoingSK is the sort key of an outgoing part: keyed when queued (the mid comes later),
+// ordered by creation time then part index.
+func OutgoingSK(createdMS int64, requestID string, part int) string {
+	return fmt.Sprintf("MSG#%013d#~out.%s.%02d", createdMS, requestID, part)
+}
+
+// IdempotencyRecord remembers what an Idempotency-Key of a conversation created.
+type IdempotencyRecord struct {
+	ConversationID string    `dynamodbav:"conversation_id"`
+	KeyHash        string    `dynamodbav:"key_hash"`
+	BodyHash       string    `dynamodbav:"body_hash"`
+	RequestID      string    `dynamodbav:"request_id"`
+	MessageSKs     []string  `dynamodbav:"message_sks"`
+	CreatedAt      time.Time `dynamodbav:"created_at"`
+	TTL            int64     `dynamodbav:"ttl"`
+}
+
+func idempotencyKey(conversationID, keyHash string) (string, string) {
+	return "IDEM#" + conversationID + "#" + keyHash, "IDEM"
+}
+
+// PendingSend marks a part whose last attempt has an unknown outcome, under its contact, so
+// that the echo of that attempt (same contact, same content) can be attached to it.
+type PendingSend struct {
+	ChannelID      string `dynamodbav:"channel_id"`
+	ContactIGSID   string `dynamodbav:"contact_igsid"`
+	ConversationID string `dynamodbav:"conversation_id"`
+	MessageSK      string `dynamodbav:"message_sk"`
+	MessageID      string `dynamodbav:"message_id"`
+	Attempt        int    `dynamodbav:"attempt"`
+	AttemptMS      int64  `dynamodbav:"attempt_ms"`
+	Text           string `dynamodbav:"text,omitempty"`
+	AttachmentType string `dynamodbav:"attachment_type,omitempty"`
+}
+
+func pendingKey(accountID, igsid, messageSK string) (string, string) {
+	return "OUTPEND#" + accountID + "#" + igsid, messageSK
+}
+
+// CreateOutgoing writes every part of a reply and, when not nil, its idempotency record in one
+// transaction: all or nothing. A lost condition (the idempotency key was used already) returns
+// an error wrapping ErrConflict.
+func (s *Store) CreateOutgoing(ctx context.Context, parts []OutgoingPart, idem *IdempotencyRecord) error {
+	tx := s.NewTx()
+	for _, p := range parts {
+		pk, _ := conversationKey(p.ConversationID)
+		item, err := marshalItem(p, pk, p.SK())
+		if err != nil {
+			return fmt.Errorf("marshal outgoing part: %w", err)
+		}
+		item["type"] = &types.AttributeValueMemberS{Value: "message"}
+		tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
+	}
+	if idem != nil {
+		pk, sk := idempotencyKey(idem.ConversationID, idem.KeyHash)
+		item, err := marshalItem(idem, pk, sk)
+		if err != nil {
+			return fmt.Errorf("marshal idempotency record: %w", err)
+		}
+		item["type"] = &types.AttributeValueMemberS{Value: "idempotency"}
+		tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
+	}
+	if err := s.Commit(ctx, tx); err != nil {
+		return fmt.Errorf("create %d outgoing parts: %w", len(parts), err)
+	}
+	return nil
+}
+
+// GetIdempotency reads the record of an idempotency key (ErrNotFound when unused).
+func (s *Store) GetIdempotency(ctx context.Context, conversationID, keyHash string) (IdempotencyRecord, error) {
+	var r IdempotencyRecord
+	if err := s.getItem(ctx, key(idempotencyKey(conversationID, keyHash)), &r); err != nil {
+		return r, fmt.Errorf("idempotency record: %w", err)
+	}
+	return r, nil
+}
+
+// GetOutgoingParts reads parts of a conversation by sort key, in the order asked; missing
+// parts are skipped.
+func (s *Store) GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]OutgoingPart, error) {
+	pk, _ := conversationKey(conversationID)
+	keys := make([]map[string]types.AttributeValue, 0, len(sks))
+	for _, sk := range sks {
+		keys = append(keys, key(pk, sk))
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("get outgoing parts: %w", err)
+	}
+	bySK := map[string]OutgoingPart{}
+	for _, it := range items {
+		var p OutgoingPart
+		if err := attributevalue.UnmarshalMap(it, &p); err != nil {
+			return nil, fmt.Errorf("decode outgoing part: %w", err)
+		}
+		bySK[p.SK()] = p
+	}
+	out := make([]OutgoingPart, 0, len(sks))
+	for _, sk := range sks {
+		if p, ok := bySK[sk]; ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// SendState is what the sender reads, in one round trip, before an attempt.
+type SendState struct {
+	Channel      Channel
+	ChannelFound bool
+	Contact      Contact // Ver == 0 when absent
+	Part         OutgoingPart
+	PartFound    bool
+}
+
+// LoadSendState reads the channel, the contact and the part with one consistent BatchGetItem.
+func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (SendState, error) {
+	var st SendState
+	pk, _ := conversationKey(conversationID)
+	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{
+		channelKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK),
+	})
+	if err != nil {
+		return st, fmt.Errorf("load send state %s: %w", messageSK, err)
+	}
+	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
+	for _, it := range items {
+		sk := stringAttr(it, "sk")
+		var err error
+		switch {
+		case sk == channelSK:
+			st.ChannelFound = true
+			err = attributevalue.UnmarshalMap(it, &st.Channel)
+		case strings.HasPrefix(sk, "CONTACT#"):
+			err = attributevalue.UnmarshalMap(it, &st.Contact)
+		case sk == messageSK:
+			st.PartFound = true
+			err = attributevalue.UnmarshalMap(it, &st.Part)
+		}
+		if err != nil {
+			return st, fmt.Errorf("decode %s: %w", sk, err)
+		}
+	}
+	return st, nil
+}
+
+// outgoingCondition: the part is still queued at attempt n (pending as given when not nil).
+func outgoingCondition(attempt int, pending *bool) expression.ConditionBuilder {
+	c := expression.Name("status").Equal(expression.Value(MessageQueued)).
+		And(expression.Name("send_attempt").Equal(expression.Value(attempt)))
+	if pending != nil {
+		c = c.And(expression.Name("send_pending").Equal(expression.Value(*pending)))
+	}
+	return c
+}
+
+// BeginAttempt persists attempt p.SendAttempt+1 before Meta is called: the part must still
+// be queued, at attempt p.SendAttempt, with no attempt pending (ErrConflict otherwise). A
+// re-send (SendAttempt > 0) also removes the pending-send marker of the earlier attempt in
+// the same transaction: from then on, a late echo of that attempt is a message of its own.
+func (s *Store) BeginAttempt(ctx context.Context, p OutgoingPart, nowMS int64) error {
+	pk, _ := conversationKey(p.ConversationID)
+	no := false
+	upd := expression.Set(expression.Name("send_attempt"), expression.Value(p.SendAttempt+1)).
+		Set(expression.Name("send_pending"), expression.Value(true)).
+		Set(expression.Name("send_attempt_ms"), expression.Value(nowMS))
+	if p.SendAttempt > 0 {
+		tx := s.NewTx()
+		tx.update(key(pk, p.SK()), upd, outgoingCondition(p.SendAttempt, &no))
+		tx.DeletePendingSend(p.ChannelID, p.ContactIGSID, p.SK(), p.SendAttempt)
+		if err := s.Commit(ctx, tx); err != nil {
+			return fmt.Errorf("begin attempt %d of %s: %w", p.SendAttempt+1, p.ID, err)
+		}
+		return nil
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(outgoingCondition(p.SendAttempt, &no)).Build()
+	if err != nil {
+		return fmt.Errorf("begin attempt: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(pk, p.SK()),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("begin attempt %d of %s: %w", p.SendAttempt+1, p.ID, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("begin attempt %d of %s: %w", p.SendAttempt+1, p.ID, err)
+	}
+	return nil
+}
+
+// MarkSent records the mid Meta gave attempt `attempt` of a part: status sent, ts = Meta's
+// (or our) time of the send. The caller adds the per-mid record (PutMID) to the same
+// transaction.
+func (t *Tx) MarkSent(conversationID, messageSK string, attempt int, mid string, ts int64) {
+	pk, _ := conversationKey(conversationID)
+	upd := expression.Set(expression.Name("status"), expression.Value(MessageSent)).
+		Set(expression.Name("mid"), expression.Value(mid)).
+		Set(expression.Name("ts"), expression.Value(ts)).
+		Set(expression.Name("send_pending"), expression.Value(false)).
+		Remove(expression.Name("error"))
+	t.update(key(pk, messageSK), upd, outgoingCondition(attempt, nil))
+}
+
+// MarkFailed records a part's failure (Meta's error, or the window reason).
+func (t *Tx) MarkFailed(conversationID, messageSK string, attempt int, e SendError) {
+	pk, _ := conversationKey(conversationID)
+	av, err := attributevalue.MarshalMap(e)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	upd := expression.Set(expression.Name("status"), expression.Value(MessageFailed)).
+		Set(expression.Name("error"), expression.Value(&types.AttributeValueMemberM{Value: av})).
+		Set(expression.Name("send_pending"), expression.Value(false))
+	t.update(key(pk, messageSK), upd, outgoingCondition(attempt, nil))
+}
+
+// ReleaseAttempt clears the pending flag of attempt `attempt` (it is known not to have been
+// accepted, or its grace period ended without an echo): the part can be sent again.
+func (t *Tx) ReleaseAttempt(conversationID, messageSK string, attempt int) {
+	pk, _ := conversationKey(conversationID)
+	yes := true
+	t.update(key(pk, messageSK), expression.Set(expression.Name("send_pending"), expression.Value(false)),
+		outgoingCondition(attempt, &yes))
+}
+
+// PutPendingSend writes the marker of a part whose attempt has an unknown outcome.
+func (t *Tx) PutPendingSend(p PendingSend) {
+	pk, sk := pendingKey(p.ChannelID, p.ContactIGSID, p.MessageSK)
+	item, err := marshalItem(p, pk, sk)
+	if err != nil {
+		t.fail(fmt.Errorf("marshal pending send: %w", err))
+		return
+	}
+	item["type"] = &types.AttributeValueMemberS{Value: "pending_send"}
+	t.put(item, expression.AttributeNotExists(expression.Name("pk")).
+		Or(expression.Name("attempt").LessThanEqual(expression.Value(p.Attempt))))
+}
+
+// DeletePendingSend removes the marker of attempt `attempt` or an earlier one (a marker of a
+// later attempt is kept: the transaction fails).
+func (t *Tx) DeletePendingSend(accountID, igsid, messageSK string, attempt int) {
+	pk, sk := pendingKey(accountID, igsid, messageSK)
+	cond := expression.AttributeNotExists(expression.Name("pk")).Or(expression.Name("attempt").LessThanEqual(expression.Value(attempt)))
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{
+		TableName:                 aws.String(t.table),
+		Key:                       key(pk, sk),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}})
+}
+
+// PendingSends lists a contact's parts whose last attempt has an unknown outcome, oldest first.
+func (s *Store) PendingSends(ctx context.Context, accountID, igsid string) ([]PendingSend, error) {
+	pk, _ := pendingKey(accountID, igsid, "")
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("pk").Equal(expression.Value(pk))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("pending sends: %w", err)
+	}
+	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    expr.KeyCondition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ConsistentRead:            aws.Bool(true),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending sends %s/%s: %w", accountID, igsid, err)
+	}
+	var out []PendingSend
+	if err := attributevalue.UnmarshalListOfMaps(res.Items, &out); err != nil {
+		return nil, fmt.Errorf("decode pending sends: %w", err)
+	}
+	return out, nil
+}
