@@ -194,7 +194,7 @@ func (e Envelope) Validate() error {
 			problems = append(problems, "missing contact_id")
 		}
 		if _, err := e.Command(); err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
 	case KindChange, KindUnknown:
 		// No contact needed: change events have none, and an item of unknown shape may lack

@@ -116,7 +116,7 @@ type Simulator struct {
 	counts        map[string]int // "<METHOD> <path pattern>" -> requests
 	sent          map[string]int // recipient IGSID -> accepted sends
 	sends         []SentMessage
-	wg            sync.WaitGroup // webhooks being posted
+	posting       int // webhooks being posted
 }
 
 // New returns a Simulator.

@@ -43,7 +43,17 @@ func (s *Simulator) Sends() []SentMessage {
 }
 
 // Wait blocks until every webhook the simulator started posting is done (tests).
-func (s *Simulator) Wait() { s.wg.Wait() }
+func (s *Simulator) Wait() {
+	for {
+		s.mu.Lock()
+		n := s.posting
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // requestToken is the access token of a request: the Authorization bearer token (send API)
 // or the access_token parameter.
@@ -188,9 +198,15 @@ func (s *Simulator) postLater(d time.Duration, body []byte) {
 	if s.cfg.WebhookURL == "" {
 		return
 	}
-	s.wg.Add(1)
+	s.mu.Lock()
+	s.posting++
+	s.mu.Unlock()
 	go func() {
-		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			s.posting--
+			s.mu.Unlock()
+		}()
 		time.Sleep(d)
 		_ = s.postWebhook(body)
 	}()

@@ -71,3 +71,38 @@ func TestEndToEndTextAndTwoImages(t *testing.T) {
 	}
 	w.pump(1, 20*time.Second, w.allStatus(conv, 3, store.MessageRead))
 }
+
+// TestCostPerPart measures DynamoDB round trips and Graph calls per sent part in the happy path
+// (store.Meter on the client, the simulator's request counter).
+func TestCostPerPart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, defaultOpts())
+	conv := w.incoming(contact, time.Now().Add(-time.Hour), "hi")
+	w.meter.Reset()
+	const parts = 3
+	if s, b := w.reply(conv, "key", replyBody("text", "https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg")); s != 202 {
+		t.Fatalf("%d %v", s, b)
+	}
+	w.pump(1, 20*time.Second, w.allStatus(conv, parts, store.MessageSent))
+	w.drain(20 * time.Second)
+	snap := w.meter.Snapshot()
+	send := snap["send"]
+	writes := send.Ops["UpdateItem"] + send.Ops["TransactWriteItems"] + send.Ops["PutItem"]
+	reads := send.Ops["BatchGetItem"] + send.Ops["GetItem"] + send.Ops["Query"]
+	graphCalls := w.sim.Count("POST /{ver}/me/messages")
+	t.Logf("per part: sender %.2f round trips (%.2f writes, %.2f reads), API %.2f round trips, Graph calls %.2f; echoes: %.2f round trips each\n%s",
+		float64(send.RoundTrips)/parts, float64(writes)/parts, float64(reads)/parts, float64(snap["api"].RoundTrips)/parts,
+		float64(graphCalls)/parts, float64(snap["echo"].RoundTrips)/parts, w.meter.Table())
+	if writes != 2*parts || reads != parts {
+		t.Errorf("sender: %d writes and %d reads for %d parts, want 2 and 1 per part (%v)", writes, reads, parts, send.Ops)
+	}
+	if graphCalls != parts {
+		t.Errorf("%d Graph calls for %d parts", graphCalls, parts)
+	}
+	if api := snap["api"]; api.Ops["TransactWriteItems"] != 1 {
+		t.Errorf("API: %v, want one transaction for the whole reply", api.Ops)
+	}
+	if echo := snap["echo"]; echo.RoundTrips != parts {
+		t.Errorf("echoes of our own sends: %v, want one read each", echo.Ops)
+	}
+}

@@ -2,14 +2,17 @@ package outbound_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metasim"
 	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/webhook"
 )
 
 const sendPath = "/" + graph.Version + "/me/messages"
@@ -159,6 +162,7 @@ func TestEnqueueFailure(t *testing.T) {
 		t.Fatalf("retry: %d %v", s, b)
 	}
 	w.pump(1, 20*time.Second, w.allStatus(conv, 1, store.MessageSent))
+	w.drain(20 * time.Second) // the echo uses the publisher too
 
 	// Without a key: 503 and the records are failed, never left queued.
 	w.pub.failNext(1)
@@ -279,8 +283,16 @@ func TestSendErrors(t *testing.T) {
 			}
 			if tc.wantStatus == store.MessageSent {
 				// Transient: the part stays queued while the queue retries it.
-				w.pump(1, 3*time.Second, func() bool { return w.logCount(`"msg":"event failed"`, `"kind":"send"`) >= 1 })
-				if m := outgoing(w.messages(conv))[0]; m.Status != store.MessageQueued || m.MID != "" {
+				// (observed as soon as the failure is logged: the retry comes ≥ 1 s later)
+				var m api.MessageJSON
+				w.pump(1, 20*time.Second, func() bool {
+					if w.logCount(`"msg":"event failed"`, `"kind":"send"`) == 0 {
+						return false
+					}
+					m = outgoing(w.messages(conv))[0]
+					return true
+				})
+				if m.Status != store.MessageQueued || m.MID != "" {
 					t.Errorf("after a transient failure: %+v", m)
 				}
 			}
@@ -403,5 +415,52 @@ func assertOneSend(t *testing.T, w *world, conv string) {
 	sends := w.sim.Sends()
 	if len(sends) != 1 || out[0].MID != sends[0].MID || out[0].Status != store.MessageSent {
 		t.Errorf("record %+v, sends %+v", out[0], sends)
+	}
+}
+
+// TestEchoMatching: while a part's outcome is unknown, an echo of another message (sent from
+// the Instagram app) is stored as its own message; the echo with the part's content settles
+// the part; a stale marker never blocks an echo.
+func TestEchoMatching(t *testing.T) {
+	t.Parallel()
+	o := defaultOpts()
+	o.grace = time.Hour // no re-send during this test
+	w := newWorld(t, o)
+	conv := w.incoming(contact, time.Now().Add(-time.Hour), "hi")
+	w.meta.set(func(m *messenger) { m.lose = 1 })
+	if s, b := w.reply(conv, "", replyBody("the part")); s != 202 {
+		t.Fatalf("%d %v", s, b)
+	}
+	w.pump(1, 10*time.Second, func() bool { return w.logCount(`"outcome":"unknown_outcome"`) == 1 })
+
+	w.echoFromMeta("app-mid-1", "typed in the Instagram app")
+	out := outgoing(w.messages(conv))
+	if len(out) != 2 || out[0].Status != store.MessageQueued || !out[1].Echo || out[1].MID != "app-mid-1" {
+		t.Fatalf("after an unrelated echo: %+v", out)
+	}
+	w.echoFromMeta("meta-mid-of-the-part", "the part")
+	out = outgoing(w.messages(conv))
+	if len(out) != 2 || out[0].Status != store.MessageSent || out[0].MID != "meta-mid-of-the-part" {
+		t.Fatalf("after the part's echo: %+v", out)
+	}
+	// The same echo again (Meta retries) is a duplicate.
+	w.echoFromMeta("meta-mid-of-the-part", "the part")
+	if n := len(outgoing(w.messages(conv))); n != 2 {
+		t.Errorf("%d outgoing after a duplicate echo", n)
+	}
+}
+
+// echoFromMeta runs an echo webhook item through the processor (as the webhook would queue it).
+func (w *world) echoFromMeta(mid, text string) {
+	w.t.Helper()
+	item := map[string]any{"sender": map[string]any{"id": acct}, "recipient": map[string]any{"id": contact},
+		"timestamp": time.Now().UnixMilli(), "message": map[string]any{"mid": mid, "text": text, "is_echo": true}}
+	body, _ := json.Marshal(map[string]any{"object": "instagram", "entry": []any{map[string]any{"id": acct, "time": 1, "messaging": []any{item}}}})
+	b, err := webhook.Parse(body)
+	if err != nil || len(b.Events) != 1 {
+		w.t.Fatalf("parse: %v", err)
+	}
+	if resp, err := w.handler.Handle(context.Background(), sqsEvent(w.t, b.Events...)); err != nil || len(resp.BatchItemFailures) > 0 {
+		w.t.Fatalf("echo not handled: %v %+v", err, resp)
 	}
 }

@@ -19,6 +19,7 @@ type Store interface {
 	LoadEventState(ctx context.Context, accountID, igsid, mid string) (store.EventState, error)
 	BeginAttempt(ctx context.Context, p store.OutgoingPart, nowMS int64) error
 	PendingSends(ctx context.Context, accountID, igsid string) ([]store.PendingSend, error)
+	GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]store.OutgoingPart, error)
 	NewTx() *store.Tx
 	Commit(ctx context.Context, tx *store.Tx) error
 }
@@ -273,6 +274,7 @@ func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts 
 func (s *Sender) fail(ctx context.Context, p store.OutgoingPart, e store.SendError) (string, error) {
 	tx := s.store.NewTx()
 	tx.MarkFailed(p.ConversationID, p.SK(), p.SendAttempt, e)
+	tx.DeletePendingSend(p.ChannelID, p.ContactIGSID, p.SK(), p.SendAttempt) // a re-send that failed
 	if err := s.store.Commit(ctx, tx); err != nil {
 		return "", fmt.Errorf("record failure: %w", err)
 	}
@@ -357,6 +359,19 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo st
 	}
 	for _, ps := range pending {
 		if !sameContent(ps, echo) {
+			continue
+		}
+		parts, err := s.store.GetOutgoingParts(ctx, ps.ConversationID, []string{ps.MessageSK})
+		if err != nil {
+			return false, err
+		}
+		if len(parts) == 0 || parts[0].Status != store.MessageQueued || parts[0].SendAttempt != ps.Attempt {
+			// A stale marker (the part was settled or re-sent meanwhile): drop it, look further.
+			tx := s.store.NewTx()
+			tx.DeletePendingSend(ps.ChannelID, ps.ContactIGSID, ps.MessageSK, ps.Attempt)
+			if err := s.store.Commit(ctx, tx); err != nil && !errors.Is(err, store.ErrConflict) {
+				return false, fmt.Errorf("drop stale pending send: %w", err)
+			}
 			continue
 		}
 		rec := st.MID

@@ -28,7 +28,7 @@ func (r *Retry) Error() string {
 
 func (r *Retry) Unwrap() error { return r.Err }
 
-// RetryAfter asks for the record (and every later record of the batch) to come back after d.
+// RetryAfter asks for the record (and every later record of its group in the batch) to come back after d.
 func RetryAfter(err error, d time.Duration) error { return &Retry{Err: err, After: d} }
 
 // Defer asks for this record alone to come back after d; the rest of the batch goes on.

@@ -511,7 +511,9 @@ func (s *Store) Commit(ctx context.Context, t *Tx) error {
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
 		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			// TransactionConflict: another transaction held one of the items; like a lost
+			// condition, re-reading and deciding again is the way out.
+			if c := aws.ToString(r.Code); c == "ConditionalCheckFailed" || c == "TransactionConflict" {
 				return fmt.Errorf("transaction: %w", ErrConflict)
 			}
 		}
