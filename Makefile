@@ -97,3 +97,10 @@ clean-tools: ## remove the installed emulators
 	rm -rf tools/node_modules
 
 # Append new targets below (give them a "## description" to list them in `make help`).
+
+FN           ?=
+EVENT        ?=
+.PHONY: invoke
+invoke: tools ## run one function's bootstrap with an event, like sam local invoke (FN=webhook EVENT=events/apigw/webhook-verify.json)
+	@if [ -z "$(FN)" ] || [ -z "$(EVENT)" ]; then echo "usage: make invoke FN=<webhook|processor|api|oauth|refresher> EVENT=events/<file>"; exit 2; fi
+	$(GO) run ./cmd/invoke -fn '$(FN)' -event '$(EVENT)'

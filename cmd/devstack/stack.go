@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/shared/emulator"
+	"github.com/iginbox/iginbox/shared/localrun"
 	"github.com/iginbox/iginbox/shared/runtimeapi"
 	"github.com/iginbox/iginbox/shared/samtemplate"
 )
@@ -118,12 +119,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 		return err
 	}
 
-	resolver := &samtemplate.Resolver{Template: tmpl, Params: paramValues(params), Resource: localResources(tmpl, prov)}
+	resolver := &samtemplate.Resolver{Template: tmpl, Params: localrun.ParamValues(params), Resource: localrun.Resources(tmpl, prov)}
 	pools := map[string]*runtimeapi.Pool{}
 	var coldMu sync.Mutex
 	colds := map[string]time.Duration{}
 	for _, f := range fns {
-		env, err := functionEnv(resolver, f, emu, graphURL)
+		env, err := localrun.FunctionEnv(resolver, f, emu.Env(), graphURL)
 		if err != nil {
 			return fmt.Errorf("function %s: %w", f.LogicalID, err)
 		}
@@ -243,57 +244,6 @@ func hasRoute(routes []Route, method, path string) bool {
 	return false
 }
 
-func paramValues(params map[string]ParamValue) map[string]string {
-	out := map[string]string{}
-	for k, v := range params {
-		out[k] = v.Value
-	}
-	return out
-}
-
-// localResources answers !Ref/!GetAtt for provisioned tables and queues, and gives every other
-// resource a local name.
-func localResources(t *samtemplate.Template, prov *samtemplate.Provisioned) func(id, attr string) (string, error) {
-	return func(id, attr string) (string, error) {
-		if v, err := prov.Resource(id, attr); err == nil {
-			return v, nil
-		}
-		res, ok := t.Resources[id]
-		if !ok {
-			return "", fmt.Errorf("%w: no resource %s", samtemplate.ErrUnresolved, id)
-		}
-		name := "iginbox-local-" + id
-		if attr == "" {
-			return name, nil
-		}
-		svc := strings.ToLower(strings.Split(res.Type, "::")[1])
-		return fmt.Sprintf("arn:aws:%s:us-east-1:000000000000:%s", svc, name), nil
-	}
-}
-
-// functionEnv resolves the function's template environment and adds the local endpoints.
-func functionEnv(r *samtemplate.Resolver, f samtemplate.Function, emu *emulator.Stack, graphURL string) ([]string, error) {
-	v, err := r.Resolve(f.Environment)
-	if err != nil {
-		return nil, err
-	}
-	m, _ := v.(map[string]any)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	env := emu.Env()
-	env = append(env, "AWS_SESSION_TOKEN=")
-	for _, k := range keys {
-		env = append(env, k+"="+fmt.Sprint(m[k]))
-	}
-	if _, set := m["GRAPH_API_URL"]; !set && graphURL != "" {
-		env = append(env, "GRAPH_API_URL="+graphURL)
-	}
-	return env, nil
-}
-
 // startSimulator builds and runs cmd/simulator when it exists; it returns its stop function
 // and URL, or nil when there is no simulator.
 func startSimulator(ctx context.Context, root string, cfg Config, params map[string]ParamValue, base string, out io.Writer, log *slog.Logger) (func(), string, error) {
@@ -302,7 +252,7 @@ func startSimulator(ctx context.Context, root string, cfg Config, params map[str
 		return nil, "", nil
 	}
 	bin := filepath.Join(root, ".dev", "bin", "simulator")
-	if err := goBuild(ctx, root, "./cmd/simulator", bin, nil); err != nil {
+	if err := localrun.GoBuild(ctx, root, "./cmd/simulator", bin, nil); err != nil {
 		return nil, "", err
 	}
 	port, err := emulator.FreePort()

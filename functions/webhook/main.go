@@ -10,9 +10,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/iginbox/iginbox/shared/archive"
 	"github.com/iginbox/iginbox/shared/queue"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
@@ -32,10 +36,20 @@ func setup(ctx context.Context, log *slog.Logger) (*webhook.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_SQS
+	awsCfg, err := config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_SQS / _DYNAMODB
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	pub := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL, queue.Options{})
-	return webhook.NewHandler(cfg.AppSecret, cfg.VerifyToken, pub, log), nil
+	var opts []webhook.Option
+	if cfg.ArchiveDays > 0 {
+		// The archive write must never hold the answer long: bounded attempts and time.
+		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 2)
+			o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(webhook.ArchiveTimeout)
+		})
+		opts = append(opts, webhook.WithArchive(archive.NewWriter(db, cfg.TableName, cfg.ArchiveDays)))
+	}
+	log.Info("webhook ready", "config", cfg)
+	return webhook.NewHandler(cfg.AppSecret, cfg.VerifyToken, pub, log, opts...), nil
 }

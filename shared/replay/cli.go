@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/iginbox/iginbox/shared/archive"
 )
 
 // Exit statuses of the replay command.
@@ -23,6 +25,7 @@ const (
 )
 
 const usageText = `Usage: replay [options] <input>...
+       replay [options] --from-archive --since <time> [--until <time>] [--account ID] [--table NAME]
 
 Signs recorded Instagram webhook bodies with the app secret (X-Hub-Signature-256, HMAC-SHA256
 over the exact bytes sent) and POSTs them to a webhook URL, local or deployed, as Meta would
@@ -34,6 +37,17 @@ Inputs (in the order given):
   FILE.ndjson|.jsonl   one body per line; blank lines are skipped
   DIR                  every *.json and *.ndjson file below DIR, in sorted path order
   -                    stdin: one JSON body, or NDJSON
+  --from-archive       instead of inputs: the bodies the webhook function archived
+                       (WEBHOOK_ARCHIVE_DAYS), byte for byte, oldest first
+
+Archive options (with --from-archive; read through the AWS SDK, which honours
+AWS_ENDPOINT_URL_DYNAMODB, AWS_PROFILE and AWS_REGION; a loopback endpoint without
+credentials, as with make dev, uses the emulator's test credentials):
+  --since T              first receive time: RFC 3339 (2026-11-22T10:00:00Z) or a duration
+                         ago (90m, 6h); required
+  --until T              last receive time, same forms (default: now)
+  --account ID           only bodies carrying an event of this Instagram account id
+  --table NAME           the table (default: $` + TableEnv + `, else ` + DefaultTable + `, make dev's)
 
 Options:
   --url URL              webhook URL to POST to (default ` + DefaultURL + `)
@@ -76,6 +90,11 @@ Examples:
          --rate 5 --rewrite-timestamps events/meta/conversation.ndjson
   # one body from a pipe; check first without sending
   cat body.json | replay --dry-run -
+  # after a processor fix: re-deliver what the local stack received in the last 2 hours
+  AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:<DDB_PORT> replay --from-archive --since 2h
+  # a deployed stack: one account's bodies of a time window
+  TABLE_NAME=<stack TableName output> replay --from-archive --since 2026-11-22T08:00:00Z \
+         --until 2026-11-22T12:00:00Z --account 17841400000000001 --url https://.../webhooks/instagram
 `
 
 // Config is the replay command's configuration, from flags and the environment.
@@ -95,6 +114,12 @@ type Config struct {
 	DryRun            bool
 	RewriteTimestamps bool
 	Quiet             bool
+	// --from-archive and its selection (validated when the command runs: durations are
+	// relative to the CLI's clock).
+	FromArchive  bool
+	Since, Until string
+	Account      string
+	Table        string
 }
 
 // errHelp asks for the usage text.
@@ -118,6 +143,11 @@ func newFlagSet(c *Config) *flag.FlagSet {
 	fs.BoolVar(&c.DryRun, "dry-run", false, "")
 	fs.BoolVar(&c.RewriteTimestamps, "rewrite-timestamps", false, "")
 	fs.BoolVar(&c.Quiet, "quiet", false, "")
+	fs.BoolVar(&c.FromArchive, "from-archive", false, "")
+	fs.StringVar(&c.Since, "since", "", "")
+	fs.StringVar(&c.Until, "until", "", "")
+	fs.StringVar(&c.Account, "account", "", "")
+	fs.StringVar(&c.Table, "table", "", "")
 	return fs
 }
 
@@ -147,13 +177,22 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.Secret == "" && getenv != nil {
 		c.Secret = getenv(SecretEnv)
 	}
+	if c.Table == "" && getenv != nil {
+		c.Table = getenv(TableEnv)
+	}
+	if c.Table == "" {
+		c.Table = DefaultTable
+	}
 	return c, c.validate()
 }
 
 func (c Config) validate() error {
 	var errs []error
-	if len(c.Inputs) == 0 {
-		errs = append(errs, errors.New("no input given (files, directories or - for stdin)"))
+	if len(c.Inputs) == 0 && !c.FromArchive {
+		errs = append(errs, errors.New("no input given (files, directories or - for stdin, or --from-archive)"))
+	}
+	if !c.FromArchive && (c.Since != "" || c.Until != "" || c.Account != "") {
+		errs = append(errs, errors.New("--since, --until and --account select archived bodies: add --from-archive"))
 	}
 	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("--url must be an absolute http(s) URL, got %q", c.URL))
@@ -195,6 +234,9 @@ type CLI struct {
 	Sleep func(context.Context, time.Duration) error
 	// Client sends the requests (nil: a default client).
 	Client *http.Client
+	// Archive returns the DynamoDB client --from-archive reads with (nil:
+	// DefaultArchiveClient).
+	Archive func(ctx context.Context) (archive.QueryAPI, error)
 }
 
 // Run runs the command and returns its exit status.
@@ -218,7 +260,12 @@ func (c CLI) Run(ctx context.Context, args []string) int {
 		}
 	}
 
-	bodies, err := Load(cfg.Inputs, c.Stdin)
+	var bodies []Body
+	if cfg.FromArchive {
+		bodies, err = c.fromArchive(ctx, cfg, now(), status)
+	} else {
+		bodies, err = Load(cfg.Inputs, c.Stdin)
+	}
 	if err != nil {
 		fmt.Fprintf(c.Stderr, "replay: %v\nNothing was sent.\n", err)
 		return ExitUsage
@@ -273,6 +320,35 @@ func (c CLI) Run(ctx context.Context, args []string) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+func (c CLI) fromArchive(ctx context.Context, cfg Config, now time.Time, status func(string, ...any)) ([]Body, error) {
+	o, err := cfg.archiveOptions(now)
+	if err != nil {
+		return nil, err
+	}
+	open := c.Archive
+	if open == nil {
+		getenv := c.Getenv
+		if getenv == nil {
+			getenv = func(string) string { return "" }
+		}
+		open = func(ctx context.Context) (archive.QueryAPI, error) { return DefaultArchiveClient(ctx, getenv) }
+	}
+	db, err := open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bodies, skipped, err := loadArchive(ctx, db, o)
+	if err != nil {
+		return nil, err
+	}
+	status("read %d archived bodies from %s (%s .. %s)", len(bodies), o.Table,
+		o.Since.UTC().Format(time.RFC3339), o.Until.UTC().Format(time.RFC3339))
+	if skipped > 0 {
+		status("skipped %d archived bodies whose signature did not verify when received", skipped)
+	}
+	return bodies, nil
 }
 
 func (c CLI) dryRun(cfg Config, plan []Delivery, target string) {

@@ -13,11 +13,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/shared/archive"
 	"github.com/iginbox/iginbox/shared/envelope"
 )
 
@@ -30,11 +33,27 @@ type Publisher interface {
 	Publish(ctx context.Context, envs []envelope.Envelope) error
 }
 
+// Archiver records accepted bodies (shared/archive.Writer): Prepare does the CPU work (hash,
+// item) on the caller's goroutine and returns the write, which runs concurrently with the
+// publish. Both must be safe for concurrent use.
+type Archiver interface {
+	Prepare(r archive.Record) func(context.Context) error
+}
+
+// ArchiveTimeout bounds the archive write of one request, so that a slow table cannot push the
+// answer past Meta's 5 s limit.
+const ArchiveTimeout = 2 * time.Second
+
 // Config is the webhook function's configuration, read once from the environment.
 type Config struct {
 	AppSecret   string // INSTAGRAM_APP_SECRET: signs every POST
 	VerifyToken string // INSTAGRAM_VERIFY_TOKEN: answers the GET handshake
 	QueueURL    string // EVENTS_QUEUE_URL: the events FIFO queue
+	// ArchiveDays is WEBHOOK_ARCHIVE_DAYS: how long accepted bodies are kept in the table
+	// (default 7; 0 turns the archive off).
+	ArchiveDays int
+	// TableName is TABLE_NAME, required while the archive is on.
+	TableName string
 }
 
 // LoadConfig reads Config with getenv (os.Getenv in main) and reports every missing variable.
@@ -43,7 +62,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AppSecret:   getenv("INSTAGRAM_APP_SECRET"),
 		VerifyToken: getenv("INSTAGRAM_VERIFY_TOKEN"),
 		QueueURL:    getenv("EVENTS_QUEUE_URL"),
+		TableName:   getenv("TABLE_NAME"),
 	}
+	days, err := archive.ParseDays(getenv("WEBHOOK_ARCHIVE_DAYS"))
+	if err != nil {
+		return Config{}, fmt.Errorf("webhook config: %w", err)
+	}
+	c.ArchiveDays = days
 	var missing []string
 	for _, v := range []struct{ name, val string }{
 		{"INSTAGRAM_APP_SECRET", c.AppSecret},
@@ -54,6 +79,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			missing = append(missing, v.name)
 		}
 	}
+	if c.ArchiveDays > 0 && c.TableName == "" {
+		missing = append(missing, "TABLE_NAME (or WEBHOOK_ARCHIVE_DAYS=0)")
+	}
 	if len(missing) > 0 {
 		return Config{}, fmt.Errorf("webhook config: missing %s", strings.Join(missing, ", "))
 	}
@@ -62,7 +90,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 // LogValue keeps the secrets out of logs should a Config ever be logged.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("queue_url", c.QueueURL), slog.String("app_secret", "[redacted]"), slog.String("verify_token", "[redacted]"))
+	return slog.GroupValue(slog.String("queue_url", c.QueueURL), slog.Int("archive_days", c.ArchiveDays),
+		slog.String("app_secret", "[redacted]"), slog.String("verify_token", "[redacted]"))
 }
 
 // Handler is the webhook's Lambda handler.
@@ -72,18 +101,37 @@ type Handler struct {
 	pub         Publisher
 	log         *slog.Logger
 	now         func() time.Time
+	archive     Archiver
+	archiveFail atomic.Int64
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithArchive records every accepted body with a (nil: no archive).
+func WithArchive(a Archiver) Option { return func(h *Handler) { h.archive = a } }
+
+// WithClock replaces time.Now (receive times of archived bodies, durations).
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
 // NewHandler returns a handler verifying with appSecret and verifyToken and publishing to pub.
-func NewHandler(appSecret, verifyToken string, pub Publisher, log *slog.Logger) *Handler {
-	return &Handler{
+func NewHandler(appSecret, verifyToken string, pub Publisher, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{
 		secret:      []byte(appSecret),
 		verifyToken: sha256.Sum256([]byte(verifyToken)),
 		pub:         pub,
 		log:         log,
 		now:         time.Now,
 	}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
+
+// ArchiveFailures returns how many archive writes failed since the handler was created (each
+// one is also logged with an embedded metric, WebhookArchiveFailures).
+func (h *Handler) ArchiveFailures() int64 { return h.archiveFail.Load() }
 
 // outcome is what the one log line of a request reports.
 type outcome struct {
@@ -93,6 +141,8 @@ type outcome struct {
 	events  int
 	err     error  // internal detail for the log only; never returned to the caller
 	object  string // ignored objects
+	archive string // "archived", "failed" or "" (archive off, or nothing to archive)
+	archErr error  // why the archive write failed (log only)
 }
 
 // Handle serves one API Gateway v2 request.
@@ -104,7 +154,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	case http.MethodGet:
 		o = h.verify(req)
 	case http.MethodPost:
-		o = h.receive(ctx, req)
+		o = h.receive(ctx, req, start)
 	default:
 		o = outcome{status: http.StatusMethodNotAllowed, name: "method_not_allowed"}
 	}
@@ -123,6 +173,23 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	if o.err != nil {
 		attrs = append(attrs, slog.String("error", o.err.Error()))
+	}
+	if o.archive != "" {
+		attrs = append(attrs, slog.String("archive", o.archive))
+	}
+	if o.archErr != nil {
+		// The archive is a recovery aid, not part of accepting a body: a failed write is
+		// logged and counted (an embedded metric for an alarm), never answered with a 5xx.
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("archive_error", o.archErr.Error()), slog.Int("WebhookArchiveFailures", 1),
+			slog.Any("_aws", map[string]any{
+				"Timestamp": start.UnixMilli(),
+				"CloudWatchMetrics": []map[string]any{{
+					"Namespace":  "iginbox",
+					"Dimensions": [][]string{{}},
+					"Metrics":    []map[string]string{{"Name": "WebhookArchiveFailures", "Unit": "Count"}},
+				}},
+			}))
 	}
 	switch {
 	case o.status >= 500:
@@ -159,8 +226,9 @@ func (h *Handler) verify(req events.APIGatewayV2HTTPRequest) outcome {
 	return outcome{status: http.StatusOK, name: "verified"}
 }
 
-// receive verifies, splits and publishes one webhook POST.
-func (h *Handler) receive(ctx context.Context, req events.APIGatewayV2HTTPRequest) outcome {
+// receive verifies, splits and publishes one webhook POST, archiving it (when on) at the same
+// time as it is published.
+func (h *Handler) receive(ctx context.Context, req events.APIGatewayV2HTTPRequest, received time.Time) outcome {
 	var body []byte
 	if req.IsBase64Encoded {
 		if base64.StdEncoding.DecodedLen(len(req.Body)) > MaxBodyBytes+3 {
@@ -191,6 +259,64 @@ func (h *Handler) receive(ctx context.Context, req events.APIGatewayV2HTTPReques
 	if err != nil {
 		return outcome{status: http.StatusBadRequest, name: "malformed", err: err}
 	}
+	wait := h.startArchive(ctx, body, batch, received)
+	o := h.publish(ctx, batch)
+	if wait != nil {
+		o.archive = "archived"
+		if o.archErr = wait(); o.archErr != nil {
+			h.archiveFail.Add(1)
+			o.archive = "failed"
+		}
+	}
+	return o
+}
+
+// startArchive writes the archive record concurrently with the publish (one PutItem, almost
+// always), so the answer waits for max(publish, archive) rather than their sum; the returned
+// function waits for the write. A failure does not change the answer: once every event is in
+// the queue the body is safe, and a 500 would only make Meta deliver it again (and couple
+// ingestion to an optional feature); it is logged and counted instead. Nil when the archive
+// is off.
+func (h *Handler) startArchive(ctx context.Context, body []byte, batch Batch, received time.Time) func() error {
+	if h.archive == nil {
+		return nil
+	}
+	write := h.archive.Prepare(archive.Record{Body: body, ReceivedAt: received, SignatureValid: true, AccountIDs: accountIDs(batch.Events)})
+	// Whoever claims the write first runs it: the goroutine, normally (the publish takes a
+	// network round trip), or the request's own goroutine when the publish returned before
+	// the goroutine even started (nothing to overlap then, and no hand-off to wait for). The
+	// write is bounded by the DynamoDB client (functions/webhook: ArchiveTimeout per attempt,
+	// two attempts), which keeps a timer out of every request.
+	var claimed atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		if claimed.CompareAndSwap(false, true) {
+			done <- write(ctx)
+		}
+	}()
+	return func() error {
+		if claimed.CompareAndSwap(false, true) {
+			return write(ctx)
+		}
+		return <-done
+	}
+}
+
+// accountIDs returns the distinct account ids of envs in first-seen order (almost always one).
+func accountIDs(envs []envelope.Envelope) []string {
+	var ids []string
+	for i := range envs {
+		id := envs[i].AccountID
+		if id == "" || (len(ids) > 0 && ids[len(ids)-1] == id) || slices.Contains(ids, id) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// publish queues the events of a verified, parsed body.
+func (h *Handler) publish(ctx context.Context, batch Batch) outcome {
 	o := outcome{entries: batch.Entries, events: len(batch.Events)}
 	if batch.Object != ObjectInstagram {
 		o.status, o.name, o.object = http.StatusOK, "ignored_object", truncate(batch.Object, 64)

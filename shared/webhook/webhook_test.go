@@ -260,7 +260,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	full := map[string]string{"INSTAGRAM_APP_SECRET": "s3cret-value", "INSTAGRAM_VERIFY_TOKEN": "tok-value", "EVENTS_QUEUE_URL": "http://127.0.0.1:4566/000000000000/events.fifo"}
+	full := map[string]string{"INSTAGRAM_APP_SECRET": "s3cret-value", "INSTAGRAM_VERIFY_TOKEN": "tok-value", "EVENTS_QUEUE_URL": "http://127.0.0.1:4566/000000000000/events.fifo", "TABLE_NAME": "iginbox-test"}
 	tests := []struct {
 		name    string
 		drop    []string
