@@ -17,6 +17,7 @@ SAM_DEPLOY_FLAGS ?=
 FUZZTIME     ?= 15s
 BENCH        ?= .
 REPLAY_ARGS  ?=
+LOAD_ARGS    ?=
 
 .PHONY: help
 help: ## list the targets
@@ -104,3 +105,11 @@ EVENT        ?=
 invoke: tools ## run one function's bootstrap with an event, like sam local invoke (FN=webhook EVENT=events/apigw/webhook-verify.json)
 	@if [ -z "$(FN)" ] || [ -z "$(EVENT)" ]; then echo "usage: make invoke FN=<webhook|processor|api|oauth|refresher> EVENT=events/<file>"; exit 2; fi
 	$(GO) run ./cmd/invoke -fn '$(FN)' -event '$(EVENT)'
+
+.PHONY: load
+load: tools ## load test: ≥10k signed events, 500 conversations, duplicates; events/s, round trips, 0 lost/dup (LOAD_URL=, LOAD_ARGS=)
+	$(GO) run ./cmd/load $(LOAD_ARGS)
+
+.PHONY: test-stack
+test-stack: tools ## only the end-to-end tests through the local stack (issues 4, 5, 6; also part of make test)
+	$(GO) test -race -count=1 -run '^(TestEndToEnd|TestDevstackServesAndStopsOnSIGINT)$$' -v ./cmd/devstack

@@ -1,7 +1,7 @@
 // Package processor consumes batches of the events FIFO queue. It decodes every envelope and
-// hands it to a Service, applying the FIFO partial-batch rule: at the first record that fails,
-// that record and every later record of the batch are reported as failures, so no record is
-// processed ahead of an earlier one of the same message group.
+// hands it to a Service, applying the FIFO partial-batch rule: at the first record of a message
+// group that fails, that record and every later record of the same group are reported as
+// failures, so no record is processed ahead of an earlier one of its group.
 package processor
 
 import (
@@ -16,7 +16,7 @@ import (
 )
 
 // Service handles one decoded envelope. Returning an error makes the record (and every later
-// record of the batch) come back after the queue's visibility timeout; after maxReceiveCount
+// record of its group in the batch) come back after the queue's visibility timeout; after maxReceiveCount
 // receives SQS moves it to the dead-letter queue.
 type Service interface {
 	Handle(ctx context.Context, env envelope.Envelope) error
@@ -43,17 +43,35 @@ func NewHandler(svc Service, log *slog.Logger, opts ...Option) *Handler {
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
 	handled := 0
+	// Groups with a failed record: their later records are failed unprocessed, so no record
+	// overtakes an earlier one of its group. Records of other groups go on: failing them too
+	// would count a receive against them each time, and a poison record batched ahead of a
+	// healthy group would drag it to the DLQ. A record without a group fails all the rest.
+	failedGroups := map[string]bool{}
+	fail := func(rec events.SQSMessage) {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+	}
 	for i, rec := range ev.Records {
+		group := rec.Attributes["MessageGroupId"]
+		if failedGroups[group] {
+			fail(rec)
+			continue
+		}
 		if err := h.handleRecord(ctx, rec); err != nil {
 			if h.backOff(ctx, rec, err) {
 				// Deferred alone (a record in a group of its own): the batch goes on.
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+				fail(rec)
 				continue
 			}
-			for _, rest := range ev.Records[i:] {
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rest.MessageId})
+			if group == "" {
+				for _, rest := range ev.Records[i:] {
+					fail(rest)
+				}
+				break
 			}
-			break
+			failedGroups[group] = true
+			fail(rec)
+			continue
 		}
 		handled++
 	}
@@ -65,8 +83,8 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.SQSMessage) error
 	group := rec.Attributes["MessageGroupId"]
 	env, err := envelope.Decode([]byte(rec.Body))
 	if err != nil {
-		// A malformed envelope fails only its own group: later records of the batch are
-		// retried, and the poison record reaches the DLQ after maxReceiveCount receives.
+		// A malformed envelope fails only its own group (its later records are retried); the
+		// poison record reaches the DLQ after maxReceiveCount receives.
 		h.log.ErrorContext(ctx, "malformed envelope", "message_id", rec.MessageId, "group", group,
 			"receive_count", rec.Attributes["ApproximateReceiveCount"], "error", err.Error())
 		return err

@@ -73,6 +73,24 @@ func TestHandlerFIFOPartialFailures(t *testing.T) {
 			wantFailed: []string{"id-b", "id-c"}, wantSeen: []string{"a", "b"}, wantCounts: []int{1, 1},
 		},
 		{
+			name: "failure fails the later records of its group only",
+			records: func(t *testing.T) []events.SQSMessage {
+				other := func(r events.SQSMessage) events.SQSMessage { r.Attributes["MessageGroupId"] = "1:3"; return r }
+				return []events.SQSMessage{record(t, "a", "1", ""), record(t, "b", "1", ""), other(record(t, "x", "1", "")), record(t, "c", "1", ""), other(record(t, "y", "1", ""))}
+			},
+			fail:       map[string]bool{"b": true},
+			wantFailed: []string{"id-b", "id-c"}, wantSeen: []string{"a", "b", "x", "y"}, wantCounts: []int{1, 1, 1, 1},
+		},
+		{
+			name: "a record without a group fails every later record",
+			records: func(t *testing.T) []events.SQSMessage {
+				nogroup := func(r events.SQSMessage) events.SQSMessage { delete(r.Attributes, "MessageGroupId"); return r }
+				return []events.SQSMessage{nogroup(record(t, "a", "1", "")), record(t, "b", "1", "")}
+			},
+			fail:       map[string]bool{"a": true},
+			wantFailed: []string{"id-a", "id-b"}, wantSeen: []string{"a"}, wantCounts: []int{1},
+		},
+		{
 			name: "malformed envelope fails itself and the rest",
 			records: func(t *testing.T) []events.SQSMessage {
 				return []events.SQSMessage{record(t, "a", "2", ""), record(t, "bad", "1", "{not json"), record(t, "c", "1", "")}
