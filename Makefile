@@ -86,8 +86,9 @@ deploy: ## sam build && sam deploy --config-env $(ENV) (first time: SAM_DEPLOY_F
 	sam deploy --config-env $(ENV) $(SAM_DEPLOY_FLAGS)
 
 .PHONY: replay
-replay: ## sign and POST recorded webhook bodies (REPLAY_ARGS="--help")
-	$(GO) run ./cmd/replay $(REPLAY_ARGS)
+replay: ## sign and POST recorded webhook bodies to make dev (REPLAY_ARGS="--repeat 3 --shuffle events/meta", "--help")
+	INSTAGRAM_APP_SECRET="$${INSTAGRAM_APP_SECRET:-dev-app-secret}" $(GO) run ./cmd/replay \
+	  --url "$${REPLAY_URL:-http://127.0.0.1:$${PORT:-3000}/webhooks/instagram}" $(or $(REPLAY_ARGS),events/meta)
 
 .PHONY: clean
 clean: ## remove build outputs (bin/ dist/ .dev/ .aws-sam/), keep tools
