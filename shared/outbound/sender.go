@@ -16,10 +16,9 @@ import (
 // Store is the storage the sender needs (*store.Store).
 type Store interface {
 	LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (store.SendState, error)
-	LoadEventState(ctx context.Context, accountID, igsid, mid string) (store.EventState, error)
+	LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (store.SentState, error)
 	BeginAttempt(ctx context.Context, p store.OutgoingPart, nowMS int64) error
 	PendingSends(ctx context.Context, accountID, igsid string) ([]store.PendingSend, error)
-	GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]store.OutgoingPart, error)
 	NewTx() *store.Tx
 	Commit(ctx context.Context, tx *store.Tx) error
 }
@@ -193,7 +192,10 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 	res, err := s.meta.SendMessage(ctx, st.Channel.AccessToken, req)
 	switch {
 	case err == nil:
-		return s.sent(ctx, p, res.MessageID, s.now().UnixMilli())
+		return s.sent(ctx, p, res.MessageID, s.now().UnixMilli(), store.SentState{
+			Contact: st.Contact, Conversation: st.Conversation, ConversationFound: st.ConversationFound,
+			MID: store.MIDRecord{ChannelID: p.ChannelID, MID: res.MessageID},
+		})
 	case unknownOutcome(err):
 		s.log.WarnContext(ctx, "send outcome unknown; waiting for its echo", "message_id", p.ID, "attempt", p.SendAttempt, "error", err.Error())
 		return s.unknown(ctx, env, p)
@@ -241,32 +243,59 @@ func (s *Sender) backoff(receiveCount int) time.Duration {
 	return min(d, s.cfg.RetryMax)
 }
 
-// sent records the mid of the current attempt and the per-mid record in one transaction.
-func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts int64) (string, error) {
-	rec := store.MIDRecord{ChannelID: p.ChannelID, MID: mid}
+// sentAttempts bounds the re-read/re-write loop of a sent part; the last try records the
+// send without moving the conversation's activity, so that bookkeeping can never keep a
+// message Meta accepted from being recorded.
+const sentAttempts = 4
+
+// sent records the mid of the current attempt, the per-mid record and the conversation's
+// activity in one transaction. st is the state read before the attempt (its per-mid record
+// assumed absent); a lost condition re-reads it: the per-mid record may exist already (a
+// reaction or unsend of this mid came first), or the contact moved (an API status change).
+func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts int64, st store.SentState) (string, error) {
 	for i := 0; ; i++ {
+		rec := st.MID
 		rec.ConversationID, rec.MessageSK, rec.TTL = p.ConversationID, p.SK(), 0
 		tx := s.store.NewTx()
 		tx.MarkSent(p.ConversationID, p.SK(), p.SendAttempt, mid, ts)
 		tx.PutMID(rec)
+		if i < sentAttempts-1 {
+			moveActivity(tx, st, ts)
+		}
 		err := s.store.Commit(ctx, tx)
 		if err == nil {
 			return outcomeSent, nil
 		}
-		if !errors.Is(err, store.ErrConflict) || i == 2 {
+		if !errors.Is(err, store.ErrConflict) || i == sentAttempts-1 {
 			return "", fmt.Errorf("record sent mid: %w", err)
 		}
-		// The per-mid record exists already (a reaction or unsend of this mid came first):
-		// re-read it and write on top of its version.
-		st, lerr := s.store.LoadEventState(ctx, p.ChannelID, "", mid)
-		if lerr != nil {
+		var lerr error
+		if st, lerr = s.store.LoadSentState(ctx, p.ChannelID, p.ContactIGSID, p.ConversationID, mid); lerr != nil {
 			return "", lerr
 		}
 		if st.MID.Stored() && st.MID.MessageSK != p.SK() {
 			s.log.ErrorContext(ctx, "mid already stored for another message", "message_id", p.ID)
 			return outcomeNoop, nil
 		}
-		rec = st.MID
+	}
+}
+
+// moveActivity adds to tx what a part that became sent at ts does to its conversation's
+// activity, like a message stored by the inbox: the conversation's last activity moves
+// forward to ts (never back: the write is conditional on it being older), and when the
+// conversation is the contact's last one, the contact's mirror moves with it (a Put at the
+// version read, as the inbox writes it). last_incoming_ms is never touched; a resolved
+// conversation stays resolved.
+func moveActivity(tx *store.Tx, st store.SentState, ts int64) {
+	conv := st.Conversation
+	if !st.ConversationFound || ts <= conv.LastActivityMS {
+		return
+	}
+	tx.AdvanceConversationActivity(conv.ID, ts)
+	c := st.Contact
+	if c.Ver > 0 && c.LastConversationID == conv.ID && ts > c.ConvLastActivityMS {
+		c.ConvLastActivityMS = ts
+		tx.PutContact(c)
 	}
 }
 
@@ -361,11 +390,11 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo st
 		if !sameContent(ps, echo) {
 			continue
 		}
-		parts, err := s.store.GetOutgoingParts(ctx, ps.ConversationID, []string{ps.MessageSK})
+		sst, err := s.store.LoadSendState(ctx, ps.ChannelID, ps.ContactIGSID, ps.ConversationID, ps.MessageSK)
 		if err != nil {
 			return false, err
 		}
-		if len(parts) == 0 || parts[0].Status != store.MessageQueued || parts[0].SendAttempt != ps.Attempt {
+		if !sst.PartFound || sst.Part.Status != store.MessageQueued || sst.Part.SendAttempt != ps.Attempt {
 			// A stale marker (the part was settled or re-sent meanwhile): drop it, look further.
 			tx := s.store.NewTx()
 			tx.DeletePendingSend(ps.ChannelID, ps.ContactIGSID, ps.MessageSK, ps.Attempt)
@@ -380,6 +409,10 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo st
 		tx.MarkSent(ps.ConversationID, ps.MessageSK, ps.Attempt, echo.MID, echo.TimestampMS)
 		tx.DeletePendingSend(ps.ChannelID, ps.ContactIGSID, ps.MessageSK, ps.Attempt)
 		tx.PutMID(rec)
+		// A lost condition (the contact moved) fails the echo's event, which the inbox decides
+		// again from a fresh read.
+		moveActivity(tx, store.SentState{Contact: sst.Contact, Conversation: sst.Conversation,
+			ConversationFound: sst.ConversationFound}, echo.TimestampMS)
 		if err := s.store.Commit(ctx, tx); err != nil {
 			return false, fmt.Errorf("reconcile echo with %s: %w", ps.MessageID, err)
 		}

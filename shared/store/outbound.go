@@ -149,14 +149,18 @@ type SendState struct {
 	Contact      Contact // Ver == 0 when absent
 	Part         OutgoingPart
 	PartFound    bool
+	// Conversation is the part's conversation: a sent part moves its activity forward.
+	Conversation      Conversation
+	ConversationFound bool
 }
 
-// LoadSendState reads the channel, the contact and the part with one consistent BatchGetItem.
+// LoadSendState reads the channel, the contact, the part and its conversation with one
+// consistent BatchGetItem.
 func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (SendState, error) {
 	var st SendState
 	pk, _ := conversationKey(conversationID)
 	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{
-		channelKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK),
+		channelKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK), key(conversationKey(conversationID)),
 	})
 	if err != nil {
 		return st, fmt.Errorf("load send state %s: %w", messageSK, err)
@@ -174,12 +178,68 @@ func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversatio
 		case sk == messageSK:
 			st.PartFound = true
 			err = attributevalue.UnmarshalMap(it, &st.Part)
+		case sk == "CONV":
+			st.ConversationFound = true
+			err = attributevalue.UnmarshalMap(it, &st.Conversation)
 		}
 		if err != nil {
 			return st, fmt.Errorf("decode %s: %w", sk, err)
 		}
 	}
 	return st, nil
+}
+
+// SentState is what recording a sent part reads again after a lost condition: the contact,
+// the part's conversation and the per-mid record of the mid Meta gave the part.
+type SentState struct {
+	Contact           Contact // Ver == 0 when absent
+	Conversation      Conversation
+	ConversationFound bool
+	MID               MIDRecord // Ver == 0 when absent
+}
+
+// LoadSentState reads the contact, the conversation and the per-mid record of mid with one
+// consistent BatchGetItem.
+func (s *Store) LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (SentState, error) {
+	var st SentState
+	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{
+		key(contactKey(accountID, igsid)), key(conversationKey(conversationID)), key(midKey(accountID, mid)),
+	})
+	if err != nil {
+		return st, fmt.Errorf("load sent state %s: %w", conversationID, err)
+	}
+	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
+	st.MID = MIDRecord{ChannelID: accountID, MID: mid}
+	for _, it := range items {
+		sk := stringAttr(it, "sk")
+		var err error
+		switch {
+		case strings.HasPrefix(sk, "CONTACT#"):
+			err = attributevalue.UnmarshalMap(it, &st.Contact)
+		case sk == "CONV":
+			st.ConversationFound = true
+			err = attributevalue.UnmarshalMap(it, &st.Conversation)
+		case sk == "MID":
+			err = attributevalue.UnmarshalMap(it, &st.MID)
+		}
+		if err != nil {
+			return st, fmt.Errorf("decode %s: %w", sk, err)
+		}
+	}
+	return st, nil
+}
+
+// AdvanceConversationActivity moves a conversation's last activity (and its activity sort
+// keys in gsi1/gsi2) forward to ts, on condition that it is still older than ts: activity
+// never moves back, whatever the caller read. last_incoming_ms is not touched.
+func (t *Tx) AdvanceConversationActivity(conversationID string, ts int64) {
+	ask := ActivitySK(ts, conversationID)
+	upd := expression.Set(expression.Name("last_activity_ms"), expression.Value(ts)).
+		Set(expression.Name("gsi1sk"), expression.Value(ask)).
+		Set(expression.Name("gsi2sk"), expression.Value(ask))
+	cond := expression.AttributeExists(expression.Name("pk")).
+		And(expression.Name("last_activity_ms").LessThan(expression.Value(ts)))
+	t.update(key(conversationKey(conversationID)), upd, cond)
 }
 
 // outgoingCondition: the part is still queued at attempt n (pending as given when not nil).
