@@ -4,9 +4,12 @@
 // sent (for example after a processor bug fix). Idempotency by mid makes re-delivery safe.
 //
 // Items (docs/data-model.md): pk ARCHIVE#<yyyy-mm-dd-hh> (UTC hour of receipt), sk
-// <13-digit received ms>#<hex SHA-256 of the body>[#<part>]. A body larger than one item can
-// hold (DynamoDB's 400 KB limit; webhook bodies may be 1 MiB) is split into parts, one item
-// each, written concurrently and re-joined (and checked against the SHA-256) when read.
+// <13-digit received ms>#<body id>[#<part>], where the body id is the hex of the first 16
+// bytes of a digest of the body: the webhook's verified X-Hub-Signature-256 HMAC (so the
+// body is not hashed a second time on the request path), or its SHA-256. A body larger than
+// one item can hold (DynamoDB's 400 KB limit; webhook bodies may be 1 MiB) is split into
+// parts, one item each, written concurrently and re-joined when read (checked against the
+// part count and the total size each part carries).
 package archive
 
 import (
@@ -41,11 +44,21 @@ const KeyPrefix = "ARCHIVE#"
 // hourLayout names an hour bucket.
 const hourLayout = "2006-01-02-15"
 
+// IDBytes is how many bytes of a body's digest name it in the sort key (128 bits: unique
+// among the bodies of one millisecond by a wide margin, and, for the webhook's HMAC, not a
+// usable signature of the body).
+const IDBytes = 16
+
 // Record is one accepted webhook body.
 type Record struct {
 	// Body is the raw request body exactly as signed by Meta (after API Gateway's base64).
 	Body []byte
-	// ReceivedAt is when the webhook function received it.
+	// Digest names the body: a SHA-256 sized digest of Body, of which the first IDBytes go
+	// into the sort key. The webhook passes the X-Hub-Signature-256 HMAC it has just
+	// verified, so that the body is not hashed twice on the request path. Nil: the Writer
+	// uses SHA-256(Body).
+	Digest []byte
+	// ReceivedAt is when the webhook function received it (stored to the millisecond).
 	ReceivedAt time.Time
 	// SignatureValid is the result of the X-Hub-Signature-256 check. The webhook archives
 	// only bodies that passed it; replay refuses any item without it.
@@ -57,19 +70,21 @@ type Record struct {
 // HourKey returns the partition key of the hour bucket holding t.
 func HourKey(t time.Time) string { return KeyPrefix + t.UTC().Format(hourLayout) }
 
-// SortKey returns the sort key of a body received at t with the given hex SHA-256.
-func SortKey(t time.Time, sha string) string {
-	return msKey(t) + "#" + sha
+// msDigits is the width of the sort key's millisecond prefix.
+const msDigits = 13
+
+// appendMS appends t in milliseconds, zero-padded to msDigits so that string order is time
+// order.
+func appendMS(b []byte, t time.Time) []byte {
+	ms := t.UnixMilli()
+	for p := int64(1e12); p > 1 && ms < p; p /= 10 {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, ms, 10)
 }
 
-// msKey is t in milliseconds, zero-padded to 13 digits so that string order is time order.
-func msKey(t time.Time) string {
-	ms := strconv.FormatInt(t.UnixMilli(), 10)
-	if len(ms) < 13 {
-		ms = strings.Repeat("0", 13-len(ms)) + ms
-	}
-	return ms
-}
+// msKey is t's sort key prefix (appendMS as a string).
+func msKey(t time.Time) string { return string(appendMS(make([]byte, 0, msDigits), t)) }
 
 // PutItemAPI is the part of *dynamodb.Client the Writer uses.
 type PutItemAPI interface {
@@ -79,13 +94,13 @@ type PutItemAPI interface {
 // Writer archives records with PutItem (one per part; almost every body is one part).
 type Writer struct {
 	db    PutItemAPI
-	table string
+	table *string
 	ttl   time.Duration
 }
 
 // NewWriter returns a Writer keeping records for days days in table.
 func NewWriter(db PutItemAPI, table string, days int) *Writer {
-	return &Writer{db: db, table: table, ttl: time.Duration(days) * 24 * time.Hour}
+	return &Writer{db: db, table: aws.String(table), ttl: time.Duration(days) * 24 * time.Hour}
 }
 
 // ErrTooLarge is returned for a body over MaxParts parts (never a valid webhook body).
@@ -97,36 +112,32 @@ func (w *Writer) Archive(ctx context.Context, r Record) error {
 }
 
 // Prepare builds r's items now and returns the function that writes them. The webhook builds
-// on its own goroutine and writes on another, concurrently with the queue publish.
+// on the request's goroutine and writes concurrently with the queue publish.
 func (w *Writer) Prepare(r Record) func(context.Context) error {
-	items, err := w.items(r)
-	if err != nil {
+	parts := max(1, (len(r.Body)+PartBytes-1)/PartBytes)
+	if parts > MaxParts {
+		err := fmt.Errorf("%w: %d bytes", ErrTooLarge, len(r.Body))
 		return func(context.Context) error { return err }
 	}
-	return func(ctx context.Context) error { return w.write(ctx, items) }
+	if parts == 1 {
+		one := w.single(r)
+		return func(ctx context.Context) error { return w.put(ctx, &one.in) }
+	}
+	items := w.parts(r, parts)
+	return func(ctx context.Context) error {
+		errs := make([]error, len(items))
+		var wg sync.WaitGroup
+		for i, it := range items {
+			wg.Go(func() { errs[i] = w.put(ctx, &dynamodb.PutItemInput{TableName: w.table, Item: it}) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
 }
 
-func (w *Writer) write(ctx context.Context, items []map[string]types.AttributeValue) error {
-	if len(items) == 1 {
-		return w.put(ctx, items[0])
-	}
-	errs := make([]error, len(items))
-	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = w.put(ctx, it)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func (w *Writer) put(ctx context.Context, item map[string]types.AttributeValue) error {
-	_, err := w.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: item})
-	if err != nil {
-		if sk, ok := item["sk"].(*types.AttributeValueMemberS); ok {
+func (w *Writer) put(ctx context.Context, in *dynamodb.PutItemInput) error {
+	if _, err := w.db.PutItem(ctx, in); err != nil {
+		if sk, ok := in.Item["sk"].(*types.AttributeValueMemberS); ok {
 			return fmt.Errorf("archive %s: %w", sk.Value, err)
 		}
 		return fmt.Errorf("archive: %w", err)
@@ -134,51 +145,93 @@ func (w *Writer) put(ctx context.Context, item map[string]types.AttributeValue) 
 	return nil
 }
 
-// items builds the DynamoDB items of r. The attribute maps are built by hand rather than
-// with attributevalue.MarshalMap: this runs on every webhook request, and reflection would
-// cost more than the webhook's whole benchmark budget for a one-event body.
-func (w *Writer) items(r Record) ([]map[string]types.AttributeValue, error) {
-	parts := (len(r.Body) + PartBytes - 1) / PartBytes
-	if parts == 0 {
-		parts = 1
+// Shared, never modified attribute values of signature_valid.
+var (
+	attrTrue  = &types.AttributeValueMemberBOOL{Value: true}
+	attrFalse = &types.AttributeValueMemberBOOL{Value: false}
+)
+
+// keys returns r's partition key, sort key and ttl (epoch seconds). Prepare runs on every
+// webhook request, whose whole budget is about one HMAC + JSON decode of the body
+// (docs/performance.md): the body is not hashed when r carries its digest, and the three
+// strings are cut from one allocation.
+func (w *Writer) keys(r Record) (pk, sk, ttl string) {
+	digest := r.Digest
+	if len(digest) < IDBytes {
+		sum := sha256.Sum256(r.Body)
+		digest = sum[:]
 	}
-	if parts > MaxParts {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(r.Body))
-	}
-	sum := sha256.Sum256(r.Body)
-	sha := hex.EncodeToString(sum[:])
 	at := r.ReceivedAt.UTC()
-	pk := &types.AttributeValueMemberS{Value: HourKey(at)}
-	sk := SortKey(at, sha)
-	received := &types.AttributeValueMemberS{Value: at.Format(time.RFC3339Nano)}
-	ttl := &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(w.ttl).Unix(), 10)}
-	sig := &types.AttributeValueMemberBOOL{Value: r.SignatureValid}
-	var accounts types.AttributeValue
-	if len(r.AccountIDs) > 0 {
-		accounts = &types.AttributeValueMemberSS{Value: r.AccountIDs}
+	var buf [len(KeyPrefix) + len(hourLayout) + msDigits + 1 + 2*IDBytes + 20]byte
+	b := at.AppendFormat(append(buf[:0], KeyPrefix...), hourLayout)
+	nPK := len(b)
+	b = appendMS(b, at)
+	b = append(b, '#')
+	b = hex.AppendEncode(b, digest[:IDBytes])
+	nSK := len(b)
+	b = strconv.AppendInt(b, at.Add(w.ttl).Unix(), 10)
+	s := string(b)
+	return s[:nPK], s[nPK:nSK], s[nSK:]
+}
+
+// values holds the attribute values of one item (one allocation rather than five).
+type values struct {
+	pk, sk   types.AttributeValueMemberS
+	body     types.AttributeValueMemberB
+	ttl      types.AttributeValueMemberN
+	accounts types.AttributeValueMemberSS
+}
+
+// one is the write of a one-item body: its values and input in one allocation.
+type one struct {
+	values
+	in dynamodb.PutItemInput
+}
+
+// attributes returns the attributes every item of r has (parts add theirs), held in o.
+func attributes(o *values, r Record, pk, sk, ttl string, chunk []byte) map[string]types.AttributeValue {
+	o.pk.Value, o.sk.Value, o.body.Value, o.ttl.Value = pk, sk, chunk, ttl
+	sig := attrFalse
+	if r.SignatureValid {
+		sig = attrTrue
 	}
-	items := make([]map[string]types.AttributeValue, 0, parts)
-	for p := range parts {
+	item := make(map[string]types.AttributeValue, 8)
+	item["pk"] = &o.pk
+	item["sk"] = &o.sk
+	item["body"] = &o.body
+	item["signature_valid"] = sig
+	item["ttl"] = &o.ttl
+	if len(r.AccountIDs) > 0 {
+		o.accounts.Value = r.AccountIDs
+		item["accounts"] = &o.accounts
+	}
+	return item
+}
+
+// single builds the write of a body that fits one item (almost every body).
+func (w *Writer) single(r Record) *one {
+	pk, sk, ttl := w.keys(r)
+	o := &one{}
+	o.in = dynamodb.PutItemInput{TableName: w.table, Item: attributes(&o.values, r, pk, sk, ttl, r.Body)}
+	return o
+}
+
+// parts builds the items of a body split into n parts: <sk>#1 … #n, each with its part
+// number, the part count and the body's size, so that the reader can tell a complete body.
+func (w *Writer) parts(r Record, n int) []map[string]types.AttributeValue {
+	pk, sk, ttl := w.keys(r)
+	total := &types.AttributeValueMemberN{Value: strconv.Itoa(n)}
+	size := &types.AttributeValueMemberN{Value: strconv.Itoa(len(r.Body))}
+	items := make([]map[string]types.AttributeValue, 0, n)
+	for p := range n {
 		chunk := r.Body[p*PartBytes : min(len(r.Body), (p+1)*PartBytes)]
-		item := map[string]types.AttributeValue{
-			"pk":              pk,
-			"sk":              &types.AttributeValueMemberS{Value: sk},
-			"body":            &types.AttributeValueMemberB{Value: chunk},
-			"received_at":     received,
-			"signature_valid": sig,
-			"ttl":             ttl,
-		}
-		if parts > 1 {
-			item["sk"] = &types.AttributeValueMemberS{Value: sk + "#" + strconv.Itoa(p+1)}
-			item["part"] = &types.AttributeValueMemberN{Value: strconv.Itoa(p + 1)}
-			item["parts"] = &types.AttributeValueMemberN{Value: strconv.Itoa(parts)}
-		}
-		if accounts != nil {
-			item["accounts"] = accounts
-		}
+		item := attributes(&values{}, r, pk, sk+"#"+strconv.Itoa(p+1), ttl, chunk)
+		item["part"] = &types.AttributeValueMemberN{Value: strconv.Itoa(p + 1)}
+		item["parts"] = total
+		item["size"] = size
 		items = append(items, item)
 	}
-	return items, nil
+	return items
 }
 
 // ParseDays reads WEBHOOK_ARCHIVE_DAYS: empty means DefaultDays, 0 turns the archive off.

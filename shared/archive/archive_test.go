@@ -3,7 +3,12 @@ package archive_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +31,13 @@ func TestWriteRead(t *testing.T) {
 	w := archive.NewWriter(db, table, 7)
 	t0 := time.Date(2026, 11, 22, 9, 59, 59, 0, time.UTC)
 	big := []byte(`{"object":"instagram","entry":[{"id":"2","pad":"` + strings.Repeat("x", 1<<20-60) + `"}]}`)
+	mac := hmac.New(sha256.New, []byte("app-secret"))
+	mac.Write([]byte(`{"n":1}`))
+	digest := mac.Sum(nil)
 	recs := []archive.Record{
-		{Body: []byte(`{"n":1}`), ReceivedAt: t0, SignatureValid: true, AccountIDs: []string{"1"}},
+		// The webhook's way: the verified HMAC names the body (received 123 µs into the second:
+		// stored to the millisecond).
+		{Body: []byte(`{"n":1}`), Digest: digest, ReceivedAt: t0.Add(123 * time.Microsecond), SignatureValid: true, AccountIDs: []string{"1"}},
 		{Body: big, ReceivedAt: t0.Add(2 * time.Second), SignatureValid: true, AccountIDs: []string{"2"}},
 		{Body: []byte(`{"n":3}`), ReceivedAt: t0.Add(2 * time.Hour), SignatureValid: true, AccountIDs: []string{"1", "2"}},
 	}
@@ -57,8 +67,17 @@ func TestWriteRead(t *testing.T) {
 			var sizes []int
 			for _, e := range got {
 				sizes = append(sizes, len(e.Body))
-				if !e.SignatureValid || e.ReceivedAt.IsZero() || len(e.SHA256) != 64 {
+				if !e.SignatureValid || e.ReceivedAt.IsZero() || e.ReceivedAt.Nanosecond()%int(time.Millisecond) != 0 ||
+					len(e.ID) != 2*archive.IDBytes || e.Key != strconv.FormatInt(e.ReceivedAt.UnixMilli(), 10)+"#"+e.ID {
 					t.Errorf("entry %s: %+v", e.Key, e)
+				}
+				// Without a digest the Writer names the body by its SHA-256.
+				want := sha256.Sum256(e.Body)
+				if bytes.Equal(e.Body, recs[0].Body) {
+					want = [32]byte(digest)
+				}
+				if e.ID != hex.EncodeToString(want[:archive.IDBytes]) {
+					t.Errorf("entry %s: id %s, want the first %d bytes of %x", e.Key, e.ID, archive.IDBytes, want)
 				}
 			}
 			if len(sizes) != len(tc.wantSizes) {
@@ -77,24 +96,68 @@ func TestWriteRead(t *testing.T) {
 		})
 	}
 
-	// A lost part is reported, never replayed as a truncated body (the big body is in the
-	// 10:00 bucket: t0 is 09:59:59).
-	out, err := db.Query(ctx, &dynamodb.QueryInput{
-		TableName: aws.String(table), KeyConditionExpression: aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: archive.HourKey(t0.Add(2 * time.Second))}},
-	})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestTornBody damages the parts of a multi-part body in DynamoDB Local: the reader reports
+// it, never replays a truncated body.
+func TestTornBody(t *testing.T) {
+	t.Parallel()
+	db := testenv.DynamoDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	big := []byte(`{"object":"instagram","entry":[{"id":"2","pad":"` + strings.Repeat("x", 1<<20-60) + `"}]}`)
+	tests := []struct {
+		name   string
+		damage func(items []map[string]types.AttributeValue) (put, del []map[string]types.AttributeValue)
+	}{
+		{name: "middle part lost", damage: func(items []map[string]types.AttributeValue) (put, del []map[string]types.AttributeValue) {
+			return nil, items[1:2]
+		}},
+		{name: "last part lost", damage: func(items []map[string]types.AttributeValue) (put, del []map[string]types.AttributeValue) {
+			return nil, items[len(items)-1:]
+		}},
+		{name: "first part lost", damage: func(items []map[string]types.AttributeValue) (put, del []map[string]types.AttributeValue) {
+			return nil, items[:1]
+		}},
+		{name: "part shortened", damage: func(items []map[string]types.AttributeValue) (put, del []map[string]types.AttributeValue) {
+			it := maps.Clone(items[1])
+			it["body"] = &types.AttributeValueMemberB{Value: []byte("short")}
+			return []map[string]types.AttributeValue{it}, nil
+		}},
 	}
-	for _, it := range out.Items {
-		if sk := it["sk"].(*types.AttributeValueMemberS).Value; strings.HasSuffix(sk, "#2") {
-			if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}}); err != nil {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			table := testenv.Table(t, db)
+			if err := archive.NewWriter(db, table, 7).Archive(ctx, archive.Record{Body: big, ReceivedAt: t0, SignatureValid: true}); err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-	if _, err := archive.NewReader(db, table).Read(ctx, archive.Query{Since: t0, Until: t0.Add(time.Hour)}); !errors.Is(err, archive.ErrCorrupt) {
-		t.Errorf("read with a part missing: %v, want ErrCorrupt", err)
+			q := archive.Query{Since: t0, Until: t0.Add(time.Minute)}
+			if got, err := archive.NewReader(db, table).Read(ctx, q); err != nil || len(got) != 1 || !bytes.Equal(got[0].Body, big) {
+				t.Fatalf("intact body: %d entries, %v", len(got), err)
+			}
+			out, err := db.Query(ctx, &dynamodb.QueryInput{
+				TableName: aws.String(table), KeyConditionExpression: aws.String("pk = :pk"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: archive.HourKey(t0)}},
+			})
+			if err != nil || len(out.Items) != 3 {
+				t.Fatalf("%d items, %v; want 3 parts", len(out.Items), err)
+			}
+			put, del := tc.damage(out.Items)
+			for _, it := range put {
+				if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, it := range del {
+				if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := archive.NewReader(db, table).Read(ctx, q); !errors.Is(err, archive.ErrCorrupt) {
+				t.Errorf("read: %v, want ErrCorrupt", err)
+			}
+		})
 	}
 }
 

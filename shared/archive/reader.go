@@ -3,8 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -44,27 +42,30 @@ type Query struct {
 
 // Entry is one archived body, re-joined from its parts.
 type Entry struct {
-	Body           []byte
-	SHA256         string
+	Body []byte
+	// ID names the body (hex; see Record.Digest).
+	ID string
+	// ReceivedAt is the receive time, to the millisecond (the sort key's prefix).
 	ReceivedAt     time.Time
 	SignatureValid bool
 	AccountIDs     []string
-	// Key is the item's sort key without the part suffix (<received ms>#<sha256>).
+	// Key is the item's sort key without the part suffix (<received ms>#<id>).
 	Key string
 }
 
 type item struct {
-	PK             string    `dynamodbav:"pk"`
-	SK             string    `dynamodbav:"sk"`
-	Body           []byte    `dynamodbav:"body"`
-	ReceivedAt     time.Time `dynamodbav:"received_at"`
-	SignatureValid bool      `dynamodbav:"signature_valid"`
-	Accounts       []string  `dynamodbav:"accounts,stringset,omitempty"`
-	Part           int       `dynamodbav:"part"`
-	Parts          int       `dynamodbav:"parts"`
+	PK             string   `dynamodbav:"pk"`
+	SK             string   `dynamodbav:"sk"`
+	Body           []byte   `dynamodbav:"body"`
+	SignatureValid bool     `dynamodbav:"signature_valid"`
+	Accounts       []string `dynamodbav:"accounts,stringset,omitempty"`
+	Part           int      `dynamodbav:"part"`
+	Parts          int      `dynamodbav:"parts"`
+	Size           int      `dynamodbav:"size"`
 }
 
-// ErrCorrupt is wrapped when an archived body is incomplete or does not match its SHA-256.
+// ErrCorrupt is wrapped when an archived body is incomplete: a part missing or out of place,
+// or parts that do not add up to the body's size.
 var ErrCorrupt = errors.New("corrupt archive item")
 
 // Read returns the matching bodies oldest first. It queries one partition per UTC hour
@@ -128,8 +129,10 @@ func (r *Reader) hour(ctx context.Context, pk, lo, hi, account string) ([]item, 
 	return items, nil
 }
 
-// join re-assembles multi-part bodies (adjacent in sort key order) and checks every body
-// against its SHA-256.
+// join re-assembles multi-part bodies (adjacent in sort key order), checking that every part
+// is there, in order, and that they add up to the size the parts carry. (Each item is written
+// whole, so a single-item body cannot be torn; a second body under the same key would be the
+// same bytes: the id is a digest of them.)
 func join(items []item) ([]Entry, error) {
 	var out []Entry
 	for i := 0; i < len(items); {
@@ -143,21 +146,24 @@ func join(items []item) ([]Entry, error) {
 				return nil, fmt.Errorf("%w: %s %s has %d of %d parts", ErrCorrupt, it.PK, key, len(items)-i, n)
 			}
 		}
-		_, sha, _ := strings.Cut(key, "#")
+		msPart, id, ok := strings.Cut(key, "#")
+		ms, err := strconv.ParseInt(msPart, 10, 64)
+		if !ok || err != nil || len(msPart) != msDigits || id == "" {
+			return nil, fmt.Errorf("%w: %s %s: not <ms>#<id>", ErrCorrupt, it.PK, it.SK)
+		}
 		var body bytes.Buffer
 		for p := range n {
 			part := items[i+p]
-			if n > 1 && (part.Part != p+1 || part.SK != key+"#"+strconv.Itoa(p+1)) {
+			if n > 1 && (part.Part != p+1 || part.Parts != n || part.SK != key+"#"+strconv.Itoa(p+1)) {
 				return nil, fmt.Errorf("%w: %s %s: part %d missing", ErrCorrupt, it.PK, key, p+1)
 			}
 			body.Write(part.Body)
 		}
-		sum := sha256.Sum256(body.Bytes())
-		if hex.EncodeToString(sum[:]) != sha {
-			return nil, fmt.Errorf("%w: %s %s does not match its sha256", ErrCorrupt, it.PK, key)
+		if n > 1 && it.Size > 0 && body.Len() != it.Size {
+			return nil, fmt.Errorf("%w: %s %s: parts hold %d bytes of %d", ErrCorrupt, it.PK, key, body.Len(), it.Size)
 		}
 		out = append(out, Entry{
-			Body: body.Bytes(), SHA256: sha, ReceivedAt: it.ReceivedAt, SignatureValid: it.SignatureValid,
+			Body: body.Bytes(), ID: id, ReceivedAt: time.UnixMilli(ms).UTC(), SignatureValid: it.SignatureValid,
 			AccountIDs: it.Accounts, Key: key,
 		})
 		i += n

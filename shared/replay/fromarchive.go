@@ -85,7 +85,7 @@ func loadArchive(ctx context.Context, db archive.QueryAPI, o ArchiveOptions) ([]
 			skipped++
 			continue
 		}
-		b, err := newBody(fmt.Sprintf("archive:%s:%.12s", e.ReceivedAt.UTC().Format(time.RFC3339Nano), e.SHA256), e.Body)
+		b, err := newBody(fmt.Sprintf("archive:%s:%.12s", e.ReceivedAt.UTC().Format(time.RFC3339Nano), e.ID), e.Body)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -19,8 +19,9 @@ import (
 	"github.com/iginbox/iginbox/shared/envelope"
 )
 
-// countingPutter is an in-memory DynamoDB PutItem: the archive writer runs for real (item
-// built, body hashed), only the network call is left out.
+// countingPutter is an in-memory DynamoDB PutItem: the archive writer runs for real (keys and
+// items built, parts split, the write handed to its goroutine), only the network call is left
+// out.
 type countingPutter struct{ n atomic.Int64 }
 
 func (c *countingPutter) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"strings"
 )
 
@@ -31,21 +32,29 @@ func Sign(secret, body []byte) string {
 // VerifySignature checks header (an X-Hub-Signature-256 value) against the HMAC-SHA256 of the
 // raw body bytes, in constant time. It returns ErrSignatureMissing or ErrSignatureInvalid.
 func VerifySignature(secret, body []byte, header string) error {
+	_, err := verifyMAC(hmac.New(sha256.New, secret), body, header)
+	return err
+}
+
+// verifyMAC is VerifySignature with mac, a fresh or Reset HMAC-SHA256 keyed with the app
+// secret (the handler reuses them), returning the verified digest: the archive names the body
+// with it rather than hashing the body a second time.
+func verifyMAC(mac hash.Hash, body []byte, header string) ([]byte, error) {
 	if header == "" {
-		return ErrSignatureMissing
+		return nil, ErrSignatureMissing
 	}
 	hexSum, ok := strings.CutPrefix(header, signaturePrefix)
 	if !ok || len(hexSum) != 2*sha256.Size {
-		return ErrSignatureInvalid
+		return nil, ErrSignatureInvalid
 	}
 	var got [sha256.Size]byte
 	if _, err := hex.Decode(got[:], []byte(hexSum)); err != nil {
-		return ErrSignatureInvalid
+		return nil, ErrSignatureInvalid
 	}
-	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
-	if !hmac.Equal(mac.Sum(nil), got[:]) {
-		return ErrSignatureInvalid
+	sum := mac.Sum(make([]byte, 0, sha256.Size))
+	if !hmac.Equal(sum, got[:]) {
+		return nil, ErrSignatureInvalid
 	}
-	return nil
+	return sum, nil
 }
