@@ -87,6 +87,9 @@ func TestDevstackServesAndStopsOnSIGINT(t *testing.T) {
 	}()
 	select {
 	case <-ready:
+	case <-logDone: // stdout closed: the stack exited at start
+		_ = cmd.Wait()
+		t.Fatalf("devstack exited at start:\n%s", logBuf.String())
 	case <-time.After(3 * time.Minute):
 		_ = cmd.Process.Kill()
 		<-logDone

@@ -12,7 +12,10 @@ package main
 //     sees every duplicate; and a shuffled, concurrent first delivery of the same events for
 //     other contacts converges to the same conversations as the in-order one;
 //   - issue 5: a reply (text + 2 attachments) is sent part by part, echoed, read; a reply
-//     outside the messaging window is refused.
+//     outside the messaging window is refused;
+//   - issue 3: the refresher (stack started with TOKEN_REFRESH_HORIZON=1440h and
+//     REFRESH_MIN_AGE=1s, its schedule fired on demand) refreshes a due channel and flags a
+//     dead one.
 //
 // One stack is shared by the subtests (they run in order). `go test -short` skips them.
 
@@ -46,6 +49,7 @@ import (
 
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/emulator"
+	"github.com/iginbox/iginbox/shared/metasim"
 	"github.com/iginbox/iginbox/shared/queue"
 	"github.com/iginbox/iginbox/shared/replay"
 	"github.com/iginbox/iginbox/shared/webhook"
@@ -60,7 +64,7 @@ const (
 	metaDir        = "../../events/meta"
 )
 
-// TestEndToEnd runs the acceptance scenarios of issues 4, 5 and 6 against one local stack.
+// TestEndToEnd runs the acceptance scenarios of issues 3, 4, 5 and 6 against one local stack.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole local stack")
@@ -79,6 +83,7 @@ func TestEndToEnd(t *testing.T) {
 	}{
 		{"issue4_replay_fixtures", testReplayFixtures},
 		{"issue5_reply_send_echo_read_window", testReply},
+		{"issue3_refresher_refreshes_due_flags_dead", testRefresher},
 	}
 	for _, st := range steps {
 		begin := time.Now()
@@ -621,6 +626,153 @@ func testReply(t *testing.T, s *stack) {
 	}
 }
 
+// ---------------------------------------------------------------- issue 3
+
+// revokedAccount is connected by testRefresher and then revoked at the simulator.
+const revokedAccount = "17841400000000002"
+
+func testRefresher(t *testing.T, s *stack) {
+	before := s.channels(t)
+	dev, ok := before[e2eAccount]
+	if !ok || dev.ReauthRequired {
+		t.Fatalf("dev channel before the run: %+v (present %v)", dev, ok)
+	}
+	devExpiry := parseTime(t, "dev token_expires_at", dev.TokenExpiresAt)
+
+	// A second account, connected like a browser would with the simulator's sim_account.
+	status, raw := s.do(t, http.MethodPost, "/api/channels/connect", map[string]any{})
+	var connect struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(raw, &connect); status != http.StatusOK || err != nil || connect.URL == "" {
+		t.Fatalf("POST /api/channels/connect: %d %s", status, raw)
+	}
+	resp, err := s.client.Get(connect.URL + "&sim_account=" + revokedAccount)
+	if err != nil {
+		t.Fatalf("following the connect url: %v", redactError(err))
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if got := resp.Request.URL.Query().Get("connected"); resp.StatusCode != http.StatusOK || got != revokedAccount {
+		t.Fatalf("connect flow landed on %s (status %d, connected=%q), want connected=%s",
+			resp.Request.URL.Path, resp.StatusCode, got, revokedAccount)
+	}
+	if ch, ok := s.channels(t)[revokedAccount]; !ok || ch.ReauthRequired {
+		t.Fatalf("second channel after connect: %+v (present %v)", ch, ok)
+	}
+
+	// REFRESH_MIN_AGE=1s, and token_expires_at has a resolution of a second.
+	time.Sleep(1100 * time.Millisecond)
+	refreshes := s.simState(t).Requests["GET /refresh_access_token"]
+	if status, raw := s.post(t, s.simURL+"/_sim/revoke", map[string]string{"account_id": revokedAccount}); status != http.StatusOK {
+		t.Fatalf("POST /_sim/revoke: %d %s", status, raw)
+	}
+
+	ran := time.Now()
+	status, raw = s.post(t, s.base+"/_local/schedule/RefresherFunction", nil)
+	if status != http.StatusOK {
+		t.Fatalf("POST /_local/schedule/RefresherFunction: %d %s", status, raw)
+	}
+	t.Logf("refresher run: %s", raw)
+	var sum struct{ Due, Refreshed, Failed, Flagged, Conflicts int }
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		t.Fatalf("refresher summary %s: %v", raw, err)
+	}
+	if sum.Due != 2 || sum.Refreshed != 1 || sum.Flagged != 1 || sum.Failed != 0 || sum.Conflicts != 0 {
+		t.Errorf("refresher summary %+v, want 2 due, 1 refreshed, 1 flagged", sum)
+	}
+
+	after := s.channels(t)
+	dev = after[e2eAccount]
+	if dev.ReauthRequired || dev.ReauthReason != "" {
+		t.Errorf("dev channel after the run: %+v, want no reauth_required", dev)
+	}
+	expiry := parseTime(t, "dev token_expires_at after the run", dev.TokenExpiresAt)
+	wantExpiry := ran.Add(60 * 24 * time.Hour)
+	if !expiry.After(devExpiry) {
+		t.Errorf("dev token_expires_at %s did not move forward from %s", dev.TokenExpiresAt, devExpiry.Format(time.RFC3339))
+	}
+	if d := expiry.Sub(wantExpiry); d < -time.Minute || d > time.Minute {
+		t.Errorf("dev token_expires_at %s, want about %s (60 days after the run)", dev.TokenExpiresAt, wantExpiry.UTC().Format(time.RFC3339))
+	}
+	dead, ok := after[revokedAccount]
+	if !ok || !dead.ReauthRequired || dead.ReauthReason == "" || dead.ReauthAt == nil {
+		t.Errorf("revoked channel after the run: %+v (present %v), want reauth_required with a reason and a time", dead, ok)
+	}
+
+	st := s.simState(t)
+	if n := st.Requests["GET /refresh_access_token"] - refreshes; n != 2 {
+		t.Errorf("simulator answered %d refresh requests during the run, want 2 (one refreshed, one revoked)", n)
+	}
+	if !slices.Contains(st.Revoked, revokedAccount) {
+		t.Errorf("simulator state: revoked = %v, want %s", st.Revoked, revokedAccount)
+	}
+}
+
+// channels reads GET /api/channels by account id.
+func (s *stack) channels(t *testing.T) map[string]api.ChannelJSON {
+	t.Helper()
+	status, raw := s.do(t, http.MethodGet, "/api/channels", nil)
+	var body struct {
+		Channels []api.ChannelJSON `json:"channels"`
+	}
+	if err := json.Unmarshal(raw, &body); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/channels: %d %s", status, raw)
+	}
+	out := map[string]api.ChannelJSON{}
+	for _, c := range body.Channels {
+		out[c.ID] = c
+	}
+	return out
+}
+
+// post sends an unauthenticated JSON POST (nil body: none) to a full URL.
+func (s *stack) post(t *testing.T, url string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader = http.NoBody
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	resp, err := s.client.Post(url, "application/json", rd)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return resp.StatusCode, raw
+}
+
+// simState is the simulator's GET /_sim/state.
+func (s *stack) simState(t *testing.T) metasim.State {
+	t.Helper()
+	resp, err := s.client.Get(s.simURL + "/_sim/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st metasim.State
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /_sim/state: %d %v", resp.StatusCode, err)
+	}
+	return st
+}
+
+func parseTime(t *testing.T, what, v string) time.Time {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		t.Fatalf("%s %q: %v", what, v, err)
+	}
+	return ts
+}
+
 func messageItem(igsid string, at time.Time, midSuffix, text string) map[string]any {
 	return map[string]any{
 		"sender": map[string]any{"id": igsid}, "recipient": map[string]any{"id": e2eAccount},
@@ -670,8 +822,11 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin)
+	// Every token is due for the refresher (it runs only on demand: its schedule is 6 hours),
+	// once a second old.
 	cmd.Env = append(stackEnv(os.Environ()), "PORT="+strconv.Itoa(port), "INSTAGRAM_APP_SECRET="+e2eAppSecret,
-		"API_TOKEN="+e2eAPIToken, "INSTAGRAM_VERIFY_TOKEN="+e2eVerifyToken, "DEV_INSTAGRAM_ACCOUNT_ID="+e2eAccount)
+		"API_TOKEN="+e2eAPIToken, "INSTAGRAM_VERIFY_TOKEN="+e2eVerifyToken, "DEV_INSTAGRAM_ACCOUNT_ID="+e2eAccount,
+		"TOKEN_REFRESH_HORIZON=1440h", "REFRESH_MIN_AGE=1s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -765,7 +920,8 @@ func startStack(t *testing.T) *stack {
 // expects (the test sets its own).
 func stackEnv(env []string) []string {
 	drop := []string{"PORT", "DDB_PORT", "SQS_PORT", "GRAPH_API_URL", "DEV_INSTAGRAM_ACCOUNT_ID", "INSTAGRAM_APP_SECRET",
-		"API_TOKEN", "INSTAGRAM_VERIFY_TOKEN", "HUMAN_AGENT_ENABLED", "SEND_ECHO_GRACE", "FRONTEND_URL", "PUBLIC_BASE_URL", "STAGE"}
+		"API_TOKEN", "INSTAGRAM_VERIFY_TOKEN", "HUMAN_AGENT_ENABLED", "SEND_ECHO_GRACE", "FRONTEND_URL", "PUBLIC_BASE_URL", "STAGE",
+		"TOKEN_REFRESH_HORIZON", "REFRESH_MIN_AGE", "REFRESH_CONCURRENCY"}
 	var out []string
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -215,7 +217,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	coldMu.Unlock()
 
 	if hasRoute(routes, "POST", "/api/channels/connect") && cfg.GraphAPIURL == "" && graphURL != "" {
-		go connectChannel(runCtx, base, params, log)
+		go connectChannel(runCtx, base, params, cfg.Getenv, log)
 	}
 
 	<-ctx.Done()
@@ -358,11 +360,12 @@ func localHandler(schedules map[string]*Schedule, log *slog.Logger) http.Handler
 	return mux
 }
 
-// connectChannel performs the connect flow like a browser would.
-func connectChannel(ctx context.Context, base string, params map[string]ParamValue, log *slog.Logger) {
+// connectChannel performs the connect flow like a browser would. getenv is the stack's
+// environment (Config.Getenv).
+func connectChannel(ctx context.Context, base string, params map[string]ParamValue, getenv func(string) string, log *slog.Logger) {
 	token := params["ApiToken"].Value
 	if token == "" {
-		token = nonEmpty(os.Getenv("API_TOKEN"), "dev-api-token")
+		token = nonEmpty(getenv("API_TOKEN"), "dev-api-token")
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/channels/connect", strings.NewReader("{}"))
@@ -373,7 +376,7 @@ func connectChannel(ctx context.Context, base string, params map[string]ParamVal
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		log.Warn("dev channel: connect request failed", "error", err.Error())
+		log.Warn("dev channel: connect request failed", "error", redactError(err))
 		return
 	}
 	var body struct {
@@ -395,12 +398,12 @@ func connectChannel(ctx context.Context, base string, params map[string]ParamVal
 	}}
 	greq, err := http.NewRequestWithContext(ctx, http.MethodGet, body.URL, nil)
 	if err != nil {
-		log.Warn("dev channel: bad authorize url", "error", err.Error())
+		log.Warn("dev channel: bad authorize url", "error", redactError(err))
 		return
 	}
 	gresp, err := browser.Do(greq)
 	if err != nil {
-		log.Warn("dev channel: following the authorize url failed", "error", err.Error())
+		log.Warn("dev channel: following the authorize url failed", "error", redactError(err))
 		return
 	}
 	_, _ = io.Copy(io.Discard, gresp.Body)
@@ -413,6 +416,38 @@ func connectChannel(ctx context.Context, base string, params map[string]ParamVal
 	}
 	log.Warn("dev channel not connected", "status", gresp.StatusCode, "landing", final.Path,
 		"error_type", q.Get("error_type"), "code", q.Get("code"), "error_message", q.Get("error_message"))
+}
+
+// queryInMessage matches a URL query (up to whitespace or a quote) inside an error message.
+var queryInMessage = regexp.MustCompile(`\?[^\s"']+`)
+
+// redactError renders an error of the connect flow without any URL query or user info: a
+// *url.Error carries the whole URL, and the /instagram/callback hop's query holds the OAuth code
+// and state (a bad Location header is even quoted inside the cause).
+func redactError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause := "<nil>"
+		if ue.Err != nil {
+			cause = queryInMessage.ReplaceAllString(ue.Err.Error(), "?(redacted)")
+		}
+		return ue.Op + " " + redactURL(ue.URL) + ": " + cause
+	}
+	return queryInMessage.ReplaceAllString(err.Error(), "?(redacted)")
+}
+
+// redactURL returns raw without its query, fragment and user info.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	hadQuery := u.RawQuery != "" || u.ForceQuery
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment, u.User = "", false, "", "", nil
+	if hadQuery {
+		return u.String() + "?(redacted)"
+	}
+	return u.String()
 }
 
 func printBanner(out io.Writer, base string, routes []Route, pollers []*Poller, schedules map[string]*Schedule,
