@@ -20,6 +20,7 @@ import (
 
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/outbound"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/queue"
@@ -36,6 +37,7 @@ type Config struct {
 	HumanAgent      bool          // HUMAN_AGENT_ENABLED (default true)
 	SendEchoGrace   time.Duration // SEND_ECHO_GRACE (default 60s): wait for an echo before re-sending
 	SendRetryBase   time.Duration // SEND_RETRY_BASE (default 10s): first back-off of a transient send failure
+	Stage           string        // STAGE (metric dimension)
 }
 
 // LoadConfig parses the environment.
@@ -44,11 +46,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TableName:       getenv("TABLE_NAME"),
 		GraphAPIURL:     getenv("GRAPH_API_URL"),
 		ProfileMaxAge:   inbox.DefaultProfileMaxAge,
-		MaxReceiveCount: inbox.DefaultMaxReceiveCount,
+		MaxReceiveCount: processor.DefaultMaxReceiveCount,
 		EventsQueueURL:  getenv("EVENTS_QUEUE_URL"),
 		HumanAgent:      true,
 		SendEchoGrace:   outbound.DefaultGrace,
 		SendRetryBase:   outbound.DefaultRetryBase,
+		Stage:           getenv("STAGE"),
 	}
 	var problems []error
 	if c.TableName == "" {
@@ -118,11 +121,13 @@ func setup(ctx context.Context, log *slog.Logger) (*processor.Handler, error) {
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL})
+	emf := metrics.Locked(os.Stdout) // one writer for both: lines never interleave
 	sender := outbound.NewSender(st, st, gc, queue.NewPublisher(sqsClient, cfg.EventsQueueURL, queue.Options{}), outbound.Config{
 		HumanAgent: cfg.HumanAgent, Grace: cfg.SendEchoGrace, RetryBase: cfg.SendRetryBase, MaxReceiveCount: cfg.MaxReceiveCount,
-	}, log)
-	svc := inbox.New(st, st, gc, inbox.Config{ProfileMaxAge: cfg.ProfileMaxAge, MaxReceiveCount: cfg.MaxReceiveCount}, log,
-		inbox.WithEchoReconciler(sender))
+		Stage: cfg.Stage,
+	}, log, outbound.WithMetricsWriter(emf))
+	svc := inbox.New(st, st, gc, inbox.Config{ProfileMaxAge: cfg.ProfileMaxAge, MaxReceiveCount: cfg.MaxReceiveCount, Stage: cfg.Stage}, log,
+		inbox.WithEchoReconciler(sender), inbox.WithMetricsWriter(emf))
 	return processor.NewHandler(outbound.Router{Sender: sender, Next: svc}, log,
 		processor.WithVisibility(sqsClient, cfg.EventsQueueURL)), nil
 }

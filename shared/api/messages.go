@@ -161,7 +161,7 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 		if resp, done, err := h.replay(ctx, conv, contact, keyHash, bodyHash); done || err != nil {
 			return resp, err
 		}
-		requestID = hashHex("request", conv.ID, keyHash)
+		requestID = store.HashID("request", conv.ID, keyHash)
 		idem = &store.IdempotencyRecord{
 			ConversationID: conv.ID, KeyHash: keyHash, BodyHash: bodyHash, RequestID: requestID,
 			CreatedAt: now, TTL: now.Add(IdempotencyTTL).Unix(),
@@ -266,7 +266,7 @@ func buildParts(conv store.Conversation, body ReplyRequest, requestID string, no
 		i := len(parts)
 		p := store.OutgoingPart{
 			Message: store.Message{
-				ID: hashHex("outgoing", requestID, fmt.Sprint(i)), ConversationID: conv.ID,
+				ID: store.HashID("outgoing", requestID, fmt.Sprint(i)), ConversationID: conv.ID,
 				ChannelID: conv.ChannelID, ContactIGSID: conv.ContactIGSID,
 				Direction: store.DirectionOutgoing, Text: text, Attachments: att,
 				Status: store.MessageQueued, TimestampMS: now.UnixMilli(), CreatedAt: now,
@@ -295,15 +295,6 @@ func partsJSON(parts []store.OutgoingPart, contact store.Contact) replyResponse 
 
 func windowMessage(err error) string {
 	return "cannot reply: " + strings.TrimPrefix(err.Error(), outbound.ErrOutsideWindow.Error()+": ")
-}
-
-func hashHex(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:24]
 }
 
 func randomID() string {

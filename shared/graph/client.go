@@ -104,9 +104,6 @@ func (c *Client) AuthorizeURL() string { return c.authorize }
 // TokenURL is the code-exchange endpoint.
 func (c *Client) TokenURL() string { return c.oauthBase + "/oauth/access_token" }
 
-// AppID is the Instagram app id the client was configured with.
-func (c *Client) AppID() string { return c.appID }
-
 // ShortLivedToken is the result of the code exchange.
 type ShortLivedToken struct {
 	AccessToken string

@@ -51,6 +51,8 @@ func (s *Service) profile(ctx context.Context, ch store.Channel, c store.Contact
 				return c, fmt.Errorf("flag channel %s for re-authorization: %w", ch.ID, ferr)
 			}
 			s.log.ErrorContext(ctx, "could not flag channel for re-authorization", "account_id", ch.ID, "error", ferr.Error())
+		} else {
+			s.emitReauthMetric(ch.ID)
 		}
 		return minimal(), nil
 	case graph.IsUnknownUser(err):

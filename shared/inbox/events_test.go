@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/processor"
@@ -471,6 +475,21 @@ func TestChangeStandbyAndUnknownEvents(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), "event of an unknown shape kept") {
 		t.Error("unknown event not logged")
+	}
+	// Kept, never dropped: the item has no ttl.
+	kept, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(f.st.Table()), ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "EVT#" + acct + "#" + envelope.DedupID(unknown.Key)[:32]},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: "UNKNOWN"},
+		}})
+	if err != nil || kept.Item == nil {
+		t.Fatalf("unknown event not stored: %v", err)
+	}
+	if _, ok := kept.Item["ttl"]; ok {
+		t.Errorf("unknown event stored with a ttl: %v", kept.Item["ttl"])
+	}
+	if raw, _ := kept.Item["raw"].(*ddbtypes.AttributeValueMemberS); raw == nil || !strings.Contains(raw.Value, "brand_new_event") {
+		t.Errorf("unknown event raw %v", kept.Item["raw"])
 	}
 	standby := envs(t, acct, text("1011", ms(time.Second), mid("sb"), "via standby"))[0]
 	standby.Source = envelope.SourceStandby

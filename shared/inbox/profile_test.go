@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -56,7 +58,7 @@ func TestProfileErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t)
+			f := newFixture(t, func(c *inbox.Config) { c.Stage = "test" })
 			const c = "2001"
 			f.profiles.setErr(c, tc.err)
 			ctx := processor.WithReceiveCount(context.Background(), tc.receiveCount)
@@ -88,6 +90,7 @@ func TestProfileErrors(t *testing.T) {
 			if err != nil || ch.ReauthRequired != tc.wantReauth {
 				t.Errorf("reauth_required %v (%v), want %v", ch.ReauthRequired, err, tc.wantReauth)
 			}
+			assertReauthMetric(t, f.metrics.String(), tc.wantReauth)
 		})
 	}
 }
@@ -199,5 +202,30 @@ func TestProfileThroughGraphClient(t *testing.T) {
 	ch, err := f.st.GetChannel(context.Background(), acct)
 	if err != nil || !ch.ReauthRequired {
 		t.Errorf("190 did not flag the channel: %+v %v", ch.ReauthRequired, err)
+	}
+}
+
+// assertReauthMetric checks the EMF output of the processor: one ChannelsFlaggedForReauth line
+// when a channel was flagged, with the namespace and dimensions ChannelsReauthAlarm reads
+// (template.yaml), none otherwise.
+func assertReauthMetric(t *testing.T, out string, flagged bool) {
+	t.Helper()
+	lines, err := metrics.Decode(out, metrics.ChannelsFlaggedForReauth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !flagged {
+		if len(lines) != 0 {
+			t.Errorf("ChannelsFlaggedForReauth emitted without a flag: %+v", lines)
+		}
+		return
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d ChannelsFlaggedForReauth lines, want 1:\n%s", len(lines), out)
+	}
+	l := lines[0]
+	if l.Namespace != "iginbox" || fmt.Sprint(l.Dimensions) != "[[Stage Function]]" || l.Fields["Stage"] != "test" ||
+		l.Fields["Function"] != "processor" || l.Fields[metrics.ChannelsFlaggedForReauth] != float64(1) || l.Fields["account_id"] != acct {
+		t.Errorf("ChannelsFlaggedForReauth line %+v", l)
 	}
 }

@@ -7,9 +7,6 @@ package inbox
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +14,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -59,10 +56,8 @@ var (
 
 // Defaults of Config.
 const (
-	DefaultProfileMaxAge   = 168 * time.Hour
-	DefaultMaxReceiveCount = 5
-	DefaultTombstoneTTL    = 7 * 24 * time.Hour
-	unknownEventTTL        = 30 * 24 * time.Hour
+	DefaultProfileMaxAge = 168 * time.Hour
+	DefaultTombstoneTTL  = 7 * 24 * time.Hour
 	// maxAttempts bounds the re-read/re-decide loop after a lost condition.
 	maxAttempts = 5
 )
@@ -76,6 +71,8 @@ type Config struct {
 	MaxReceiveCount int
 	// TombstoneTTL: how long an unsend or reaction whose message never arrived is kept.
 	TombstoneTTL time.Duration
+	// Stage is the Stage dimension of metrics shared with other functions (STAGE).
+	Stage string
 }
 
 func (c Config) withDefaults() Config {
@@ -83,7 +80,7 @@ func (c Config) withDefaults() Config {
 		c.ProfileMaxAge = DefaultProfileMaxAge
 	}
 	if c.MaxReceiveCount <= 0 {
-		c.MaxReceiveCount = DefaultMaxReceiveCount
+		c.MaxReceiveCount = processor.DefaultMaxReceiveCount
 	}
 	if c.TombstoneTTL <= 0 {
 		c.TombstoneTTL = DefaultTombstoneTTL
@@ -100,8 +97,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	metricsMu sync.Mutex
-	metrics   io.Writer
+	emf io.Writer // embedded-metric-format lines
 
 	echoes EchoReconciler // optional
 }
@@ -118,14 +114,15 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 func WithEchoReconciler(r EchoReconciler) Option { return func(s *Service) { s.echoes = r } }
 
 // WithMetricsWriter sets where CloudWatch embedded-metric-format lines go (default stdout).
-func WithMetricsWriter(w io.Writer) Option { return func(s *Service) { s.metrics = w } }
+func WithMetricsWriter(w io.Writer) Option { return func(s *Service) { s.emf = w } }
 
 // New returns a Service.
 func New(st Store, channels Channels, profiles Profiles, cfg Config, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{store: st, channels: channels, profiles: profiles, cfg: cfg.withDefaults(), log: log, now: time.Now, metrics: os.Stdout}
+	s := &Service{store: st, channels: channels, profiles: profiles, cfg: cfg.withDefaults(), log: log, now: time.Now, emf: os.Stdout}
 	for _, o := range opts {
 		o(s)
 	}
+	s.emf = metrics.Locked(s.emf)
 	return s
 }
 
@@ -226,26 +223,23 @@ func (s *Service) unknownAccount(ctx context.Context, env envelope.Envelope) (st
 
 // emitMetric writes one CloudWatch embedded-metric-format line (namespace iginbox, dimension Kind).
 func (s *Service) emitMetric(name string, env envelope.Envelope) {
-	line := map[string]any{
-		"_aws": map[string]any{
-			"Timestamp": s.now().UnixMilli(),
-			"CloudWatchMetrics": []any{map[string]any{
-				"Namespace":  "iginbox",
-				"Dimensions": [][]string{{"Kind"}},
-				"Metrics":    []any{map[string]string{"Name": name, "Unit": "Count"}},
-			}},
-		},
-		"Kind":       string(env.Kind),
-		name:         1,
-		"account_id": env.AccountID,
-	}
-	b, err := json.Marshal(line)
-	if err != nil {
-		return
-	}
-	s.metricsMu.Lock()
-	defer s.metricsMu.Unlock()
-	_, _ = s.metrics.Write(append(b, '\n'))
+	_ = metrics.Write(s.emf, metrics.Line{
+		Time:       s.now(),
+		Dimensions: []metrics.Dimension{{Name: "Kind", Value: string(env.Kind)}},
+		Metrics:    []metrics.Metric{{Name: name, Value: 1}},
+		Properties: map[string]any{"account_id": env.AccountID},
+	})
+}
+
+// emitReauthMetric counts a channel this function flagged for re-authorization, as the
+// refresher counts its own (ChannelsReauthAlarm sums both).
+func (s *Service) emitReauthMetric(accountID string) {
+	_ = metrics.Write(s.emf, metrics.Line{
+		Time:       s.now(),
+		Dimensions: []metrics.Dimension{{Name: "Stage", Value: s.cfg.Stage}, {Name: "Function", Value: "processor"}},
+		Metrics:    []metrics.Metric{{Name: metrics.ChannelsFlaggedForReauth, Value: 1}},
+		Properties: map[string]any{"account_id": accountID, "source": "profile"},
+	})
 }
 
 // keepUnknown stores an event of a shape we do not know, so that nothing is lost.
@@ -253,7 +247,7 @@ func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (strin
 	id := envelope.DedupID(env.Key)[:32]
 	err := s.store.PutUnknownEvent(ctx, id, store.UnknownEvent{
 		ChannelID: env.AccountID, ContactID: env.ContactID, Key: env.Key, TimestampMS: env.Timestamp,
-		Raw: string(env.Raw), TTL: s.now().Add(unknownEventTTL).Unix(),
+		Raw: string(env.Raw),
 	})
 	if err != nil {
 		return "", err
@@ -265,17 +259,8 @@ func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (strin
 // ConversationID is the id of a contact's n-th conversation: deterministic, so that
 // re-deciding after a lost race or a redelivery names the same conversation.
 func ConversationID(accountID, igsid string, n int) string {
-	return hashID("conversation", accountID, igsid, strconv.Itoa(n))
+	return store.HashID("conversation", accountID, igsid, strconv.Itoa(n))
 }
 
 // MessageID is the API id of the message of a webhook mid.
-func MessageID(accountID, mid string) string { return hashID("message", accountID, mid) }
-
-func hashID(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:24]
-}
+func MessageID(accountID, mid string) string { return store.HashID("message", accountID, mid) }

@@ -3,6 +3,7 @@ package outbound_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
@@ -312,6 +314,20 @@ func TestSendErrors(t *testing.T) {
 			if ch.ReauthRequired != tc.wantReauth {
 				t.Errorf("reauth_required %v, want %v", ch.ReauthRequired, tc.wantReauth)
 			}
+			// Invariant 6: a flag is counted with the metric ChannelsReauthAlarm reads.
+			flags, err := metrics.Decode(w.metrics.String(), metrics.ChannelsFlaggedForReauth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 1}[tc.wantReauth]; len(flags) != want {
+				t.Errorf("%d ChannelsFlaggedForReauth lines, want %d: %+v", len(flags), want, flags)
+			}
+			for _, l := range flags {
+				if l.Namespace != "iginbox" || fmt.Sprint(l.Dimensions) != "[[Stage Function]]" || l.Fields["Stage"] != "test" ||
+					l.Fields["Function"] != "processor" || l.Fields[metrics.ChannelsFlaggedForReauth] != float64(1) || l.Fields["account_id"] != acct {
+					t.Errorf("ChannelsFlaggedForReauth line %+v", l)
+				}
+			}
 			if n := w.sim.SentTo(contact); n != tc.wantSends {
 				t.Errorf("simulator accepted %d, want %d", n, tc.wantSends)
 			}
@@ -440,7 +456,8 @@ func TestEchoMatching(t *testing.T) {
 	}
 	w.echoFromMeta("meta-mid-of-the-part", "the part")
 	out = outgoing(w.messages(conv))
-	if len(out) != 2 || out[0].Status != store.MessageSent || out[0].MID != "meta-mid-of-the-part" {
+	// Settled by its echo, the part takes the echo's time: it now lists after the app's message.
+	if len(out) != 2 || out[1].Status != store.MessageSent || out[1].MID != "meta-mid-of-the-part" || out[0].MID != "app-mid-1" {
 		t.Fatalf("after the part's echo: %+v", out)
 	}
 	// The same echo again (Meta retries) is a duplicate.

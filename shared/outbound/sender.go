@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -46,10 +49,9 @@ var (
 
 // Defaults of Config.
 const (
-	DefaultGrace           = 60 * time.Second
-	DefaultRetryBase       = 10 * time.Second
-	DefaultRetryMax        = 5 * time.Minute
-	DefaultMaxReceiveCount = 5
+	DefaultGrace     = 60 * time.Second
+	DefaultRetryBase = 10 * time.Second
+	DefaultRetryMax  = 5 * time.Minute
 )
 
 // Config tunes the sender.
@@ -64,6 +66,8 @@ type Config struct {
 	// MaxReceiveCount is the queue's maxReceiveCount: on the last delivery a transient
 	// failure marks the part failed instead of leaving it queued forever.
 	MaxReceiveCount int
+	// Stage is the Stage dimension of the metrics (STAGE).
+	Stage string
 }
 
 func (c Config) withDefaults() Config {
@@ -77,7 +81,7 @@ func (c Config) withDefaults() Config {
 		c.RetryMax = DefaultRetryMax
 	}
 	if c.MaxReceiveCount <= 0 {
-		c.MaxReceiveCount = DefaultMaxReceiveCount
+		c.MaxReceiveCount = processor.DefaultMaxReceiveCount
 	}
 	return c
 }
@@ -91,6 +95,7 @@ type Sender struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
+	emf      io.Writer // embedded-metric-format lines
 }
 
 // Option customises a Sender.
@@ -99,12 +104,16 @@ type Option func(*Sender)
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = now } }
 
+// WithMetricsWriter sets where CloudWatch embedded-metric-format lines go (default stdout).
+func WithMetricsWriter(w io.Writer) Option { return func(s *Sender) { s.emf = w } }
+
 // NewSender returns a Sender.
 func NewSender(st Store, channels Channels, meta Messenger, pub Publisher, cfg Config, log *slog.Logger, opts ...Option) *Sender {
-	s := &Sender{store: st, channels: channels, meta: meta, pub: pub, cfg: cfg.withDefaults(), log: log, now: time.Now}
+	s := &Sender{store: st, channels: channels, meta: meta, pub: pub, cfg: cfg.withDefaults(), log: log, now: time.Now, emf: os.Stdout}
 	for _, o := range opts {
 		o(s)
 	}
+	s.emf = metrics.Locked(s.emf)
 	return s
 }
 
@@ -154,7 +163,9 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 		return "", err
 	}
 	if !st.PartFound {
-		s.log.WarnContext(ctx, "send command for a part that does not exist", "message_id", cmd.MessageID)
+		// A sent part has moved to the key of its send time (store.SentSK): this is a
+		// duplicate command of a part already sent.
+		s.log.InfoContext(ctx, "send command for a part no longer queued under its key (sent)", "message_id", cmd.MessageID)
 		return outcomeNoop, nil
 	}
 	p := st.Part
@@ -203,6 +214,14 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 		s.log.WarnContext(ctx, "access token dead while sending: channel flagged for re-authorization", "account_id", p.ChannelID, "error", err.Error())
 		if ferr := s.channels.FlagReauth(ctx, p.ChannelID, "send: "+err.Error(), s.now().UTC()); ferr != nil {
 			s.log.ErrorContext(ctx, "could not flag channel for re-authorization", "account_id", p.ChannelID, "error", ferr.Error())
+		} else {
+			// Counted like the refresher's flags (template.yaml, ChannelsReauthAlarm).
+			_ = metrics.Write(s.emf, metrics.Line{
+				Time:       s.now(),
+				Dimensions: []metrics.Dimension{{Name: "Stage", Value: s.cfg.Stage}, {Name: "Function", Value: "processor"}},
+				Metrics:    []metrics.Metric{{Name: metrics.ChannelsFlaggedForReauth, Value: 1}},
+				Properties: map[string]any{"account_id": p.ChannelID, "source": "send"},
+			})
 		}
 		return s.fail(ctx, p, metaError(err))
 	case graph.IsTransient(err):
@@ -248,16 +267,17 @@ func (s *Sender) backoff(receiveCount int) time.Duration {
 // message Meta accepted from being recorded.
 const sentAttempts = 4
 
-// sent records the mid of the current attempt, the per-mid record and the conversation's
-// activity in one transaction. st is the state read before the attempt (its per-mid record
+// sent records the mid of the current attempt (moving the part to the key of its send time,
+// store.SentSK, so that it lists by when it was sent), the per-mid record and the
+// conversation's activity in one transaction. st is the state read before the attempt (its per-mid record
 // assumed absent); a lost condition re-reads it: the per-mid record may exist already (a
 // reaction or unsend of this mid came first), or the contact moved (an API status change).
 func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts int64, st store.SentState) (string, error) {
 	for i := 0; ; i++ {
-		rec := st.MID
-		rec.ConversationID, rec.MessageSK, rec.TTL = p.ConversationID, p.SK(), 0
 		tx := s.store.NewTx()
-		tx.MarkSent(p.ConversationID, p.SK(), p.SendAttempt, mid, ts)
+		sentSK := tx.MarkSent(p, p.SendAttempt, mid, ts)
+		rec := st.MID
+		rec.ConversationID, rec.MessageSK, rec.TTL = p.ConversationID, sentSK, 0
 		tx.PutMID(rec)
 		if i < sentAttempts-1 {
 			moveActivity(tx, st, ts)
@@ -273,7 +293,10 @@ func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts 
 		if st, lerr = s.store.LoadSentState(ctx, p.ChannelID, p.ContactIGSID, p.ConversationID, mid); lerr != nil {
 			return "", lerr
 		}
-		if st.MID.Stored() && st.MID.MessageSK != p.SK() {
+		if st.MID.Stored() {
+			if st.MID.ConversationID == p.ConversationID && st.MID.MessageSK == store.SentSK(ts, mid) {
+				return outcomeSent, nil // an earlier commit of this very write went through
+			}
 			s.log.ErrorContext(ctx, "mid already stored for another message", "message_id", p.ID)
 			return outcomeNoop, nil
 		}
@@ -403,11 +426,11 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo st
 			}
 			continue
 		}
-		rec := st.MID
-		rec.ConversationID, rec.MessageSK, rec.TTL = ps.ConversationID, ps.MessageSK, 0
 		tx := s.store.NewTx()
-		tx.MarkSent(ps.ConversationID, ps.MessageSK, ps.Attempt, echo.MID, echo.TimestampMS)
+		sentSK := tx.MarkSent(sst.Part, ps.Attempt, echo.MID, echo.TimestampMS)
 		tx.DeletePendingSend(ps.ChannelID, ps.ContactIGSID, ps.MessageSK, ps.Attempt)
+		rec := st.MID
+		rec.ConversationID, rec.MessageSK, rec.TTL = ps.ConversationID, sentSK, 0
 		tx.PutMID(rec)
 		// A lost condition (the contact moved) fails the echo's event, which the inbox decides
 		// again from a fresh read.

@@ -58,6 +58,7 @@ type world struct {
 	handler *processor.Handler
 	api     *api.Server
 	logs    *syncBuffer
+	metrics *syncBuffer // the sender's embedded-metric-format lines
 	token   string
 
 	clockMu sync.Mutex
@@ -77,7 +78,7 @@ func defaultOpts() worldOpts {
 
 func newWorld(t *testing.T, o worldOpts) *world {
 	t.Helper()
-	w := &world{t: t, meter: store.NewMeter(), logs: &syncBuffer{}}
+	w := &world{t: t, meter: store.NewMeter(), logs: &syncBuffer{}, metrics: &syncBuffer{}}
 	db := dynamodb.NewFromConfig(testenv.AWSConfig(t), func(opt *dynamodb.Options) {
 		opt.APIOptions = append(opt.APIOptions, w.meter.APIOption)
 	})
@@ -102,8 +103,8 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	gc := graph.New(graph.Config{BaseURL: simSrv.URL, Timeout: o.graphTimeout})
 	w.meta = &messenger{next: gc}
 	w.sender = outbound.NewSender(w.st, w.st, w.meta, w.pub, outbound.Config{
-		HumanAgent: o.humanAgent, Grace: o.grace, RetryBase: time.Second, RetryMax: 2 * time.Second, MaxReceiveCount: 5,
-	}, log, outbound.WithClock(w.now))
+		HumanAgent: o.humanAgent, Grace: o.grace, RetryBase: time.Second, RetryMax: 2 * time.Second, MaxReceiveCount: 5, Stage: "test",
+	}, log, outbound.WithClock(w.now), outbound.WithMetricsWriter(w.metrics))
 	svc := inbox.New(w.st, w.st, gc, inbox.Config{}, log, inbox.WithEchoReconciler(w.sender), inbox.WithMetricsWriter(io.Discard))
 	w.handler = processor.NewHandler(outbound.Router{Sender: w.sender, Next: svc}, log, processor.WithVisibility(w.sqs, w.queues.URL))
 	w.api = api.New(apiToken, log, api.WithConversations(w.st),
@@ -368,6 +369,13 @@ type messenger struct {
 	calls            int
 }
 
+// callCount is the number of SendMessage calls made.
+func (m *messenger) callCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls
+}
+
 func (m *messenger) SendMessage(ctx context.Context, token string, req graph.SendRequest) (graph.SendResult, error) {
 	m.mu.Lock()
 	m.calls++
@@ -398,11 +406,13 @@ func (m *messenger) set(f func(m *messenger)) {
 	f(m)
 }
 
-// flakyPublisher fails the next `fail` publishes, then delegates to the real queue.
+// flakyPublisher fails the next `fail` publishes, then delegates to the real queue; it keeps
+// every envelope it published.
 type flakyPublisher struct {
-	next *queue.Publisher
-	mu   sync.Mutex
-	fail int
+	next      *queue.Publisher
+	mu        sync.Mutex
+	fail      int
+	published []envelope.Envelope
 }
 
 func (p *flakyPublisher) Publish(ctx context.Context, envs []envelope.Envelope) error {
@@ -415,7 +425,26 @@ func (p *flakyPublisher) Publish(ctx context.Context, envs []envelope.Envelope) 
 	if fail {
 		return fmt.Errorf("simulated SQS outage")
 	}
-	return p.next.Publish(ctx, envs)
+	if err := p.next.Publish(ctx, envs); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.published = append(p.published, envs...)
+	return nil
+}
+
+// commands returns the published envelopes of a kind.
+func (p *flakyPublisher) commands(kind envelope.Kind) []envelope.Envelope {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []envelope.Envelope
+	for _, e := range p.published {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (p *flakyPublisher) failNext(n int) {

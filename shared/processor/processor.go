@@ -22,6 +22,11 @@ type Service interface {
 	Handle(ctx context.Context, env envelope.Envelope) error
 }
 
+// DefaultMaxReceiveCount is the events queue's maxReceiveCount (template.yaml RedrivePolicy,
+// MAX_RECEIVE_COUNT): the delivery with this receive count is the last before the DLQ, so
+// services give up gracefully on it (a minimal contact, a failed send) instead.
+const DefaultMaxReceiveCount = 5
+
 // Handler is the processor's Lambda handler.
 type Handler struct {
 	svc      Service
@@ -124,14 +129,4 @@ func receiveCount(rec events.SQSMessage) int {
 		return 0
 	}
 	return n
-}
-
-// LogService is the skeleton service: it logs each valid envelope (kind, account, group,
-// Meta timestamp; never the event's content).
-type LogService struct{ Log *slog.Logger }
-
-// Handle logs env.
-func (s LogService) Handle(ctx context.Context, env envelope.Envelope) error {
-	s.Log.InfoContext(ctx, "event", "kind", env.Kind, "account_id", env.AccountID, "group", env.GroupID(), "timestamp", env.Timestamp)
-	return nil
 }

@@ -6,7 +6,6 @@ package refresher
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
@@ -27,7 +27,7 @@ const (
 )
 
 // MetricNamespace is the CloudWatch namespace of the EMF metrics.
-const MetricNamespace = "iginbox"
+const MetricNamespace = metrics.Namespace
 
 // Config configures a Refresher.
 type Config struct {
@@ -68,17 +68,17 @@ type Summary struct {
 
 // Refresher runs refresh passes.
 type Refresher struct {
-	cfg     Config
-	store   Store
-	graph   Graph
-	log     *slog.Logger
-	metrics io.Writer
-	now     func() time.Time
+	cfg   Config
+	store Store
+	graph Graph
+	log   *slog.Logger
+	emf   io.Writer
+	now   func() time.Time
 }
 
-// New returns a Refresher. metrics receives CloudWatch embedded-metric-format lines (stdout
-// in Lambda).
-func New(cfg Config, st Store, g Graph, log *slog.Logger, metrics io.Writer) *Refresher {
+// New returns a Refresher. emf receives CloudWatch embedded-metric-format lines (stdout in
+// Lambda).
+func New(cfg Config, st Store, g Graph, log *slog.Logger, emf io.Writer) *Refresher {
 	if cfg.Horizon <= 0 {
 		cfg.Horizon = DefaultHorizon
 	}
@@ -88,10 +88,10 @@ func New(cfg Config, st Store, g Graph, log *slog.Logger, metrics io.Writer) *Re
 	if cfg.MinAge <= 0 {
 		cfg.MinAge = MinTokenAge
 	}
-	if metrics == nil {
-		metrics = io.Discard
+	if emf == nil {
+		emf = io.Discard
 	}
-	return &Refresher{cfg: cfg, store: st, graph: g, log: log, metrics: metrics, now: time.Now}
+	return &Refresher{cfg: cfg, store: st, graph: g, log: log, emf: emf, now: time.Now}
 }
 
 type outcome int
@@ -185,32 +185,17 @@ func (r *Refresher) refresh(ctx context.Context, ch store.Channel) outcome {
 }
 
 // emitMetrics writes one CloudWatch embedded-metric-format line with the run's counters
-// (ChannelsFlaggedForReauth feeds an alarm).
+// (ChannelsFlaggedForReauth and TokenRefreshFailures feed alarms).
 func (r *Refresher) emitMetrics(sum Summary) {
-	line := map[string]any{
-		"_aws": map[string]any{
-			"Timestamp": r.now().UnixMilli(),
-			"CloudWatchMetrics": []map[string]any{{
-				"Namespace":  MetricNamespace,
-				"Dimensions": [][]string{{"Stage", "Function"}},
-				"Metrics": []map[string]string{
-					{"Name": "ChannelsFlaggedForReauth", "Unit": "Count"},
-					{"Name": "TokensRefreshed", "Unit": "Count"},
-					{"Name": "TokenRefreshFailures", "Unit": "Count"},
-					{"Name": "TokensDue", "Unit": "Count"},
-				},
-			}},
+	_ = metrics.Write(r.emf, metrics.Line{
+		Namespace:  MetricNamespace,
+		Time:       r.now(),
+		Dimensions: []metrics.Dimension{{Name: "Stage", Value: r.cfg.Stage}, {Name: "Function", Value: "refresher"}},
+		Metrics: []metrics.Metric{
+			{Name: metrics.ChannelsFlaggedForReauth, Value: float64(sum.Flagged)},
+			{Name: "TokensRefreshed", Value: float64(sum.Refreshed)},
+			{Name: "TokenRefreshFailures", Value: float64(sum.Failed)},
+			{Name: "TokensDue", Value: float64(sum.Due)},
 		},
-		"Stage":                    r.cfg.Stage,
-		"Function":                 "refresher",
-		"ChannelsFlaggedForReauth": sum.Flagged,
-		"TokensRefreshed":          sum.Refreshed,
-		"TokenRefreshFailures":     sum.Failed,
-		"TokensDue":                sum.Due,
-	}
-	b, err := json.Marshal(line)
-	if err != nil {
-		return
-	}
-	_, _ = r.metrics.Write(append(b, '\n'))
+	})
 }

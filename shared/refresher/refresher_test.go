@@ -140,8 +140,14 @@ func TestRunRefreshesFlagsAndLeavesTransientFailures(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(e.metrics.String())), &emf); err != nil {
 		t.Fatalf("metrics line: %v", err)
 	}
-	if emf["ChannelsFlaggedForReauth"] != float64(1) || emf["_aws"] == nil || emf["Stage"] != "test" {
+	if emf["ChannelsFlaggedForReauth"] != float64(1) || emf["TokenRefreshFailures"] != float64(1) || emf["_aws"] == nil ||
+		emf["Stage"] != "test" || emf["Function"] != "refresher" {
 		t.Errorf("EMF line = %v", emf)
+	}
+	// The alarms of template.yaml (ChannelsReauthAlarm, TokenRefreshFailuresAlarm) read these.
+	directive := emf["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+	if fmt.Sprintf("%v %v", directive["Namespace"], directive["Dimensions"]) != "iginbox [[Stage Function]]" {
+		t.Errorf("EMF directive = %v", directive)
 	}
 
 	// Next run: only the transient failure is still due.

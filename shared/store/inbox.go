@@ -7,6 +7,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -198,6 +200,18 @@ func conversationKey(id string) (string, string) { return "CONV#" + id, "CONV" }
 
 func midKey(accountID, mid string) (string, string) { return "MID#" + accountID + "#" + mid, "MID" }
 
+// HashID is the 24-hex id of its parts: SHA-256 over each part followed by a NUL byte,
+// truncated. Conversation, message, reply part and reply request ids are HashIDs, so that
+// re-deciding names the same item; stored ids depend on it byte for byte.
+func HashID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
 // MessageSK is the sort key of a message: Meta's timestamp (13 digits) then the mid, so that
 // messages are ordered by Meta time with ties broken by mid.
 func MessageSK(ts int64, mid string) string { return fmt.Sprintf("MSG#%013d#%s", ts, mid) }
@@ -237,29 +251,45 @@ func (s *Store) LoadEventState(ctx context.Context, accountID, igsid, mid string
 	if mid != "" {
 		keys = append(keys, key(midKey(accountID, mid)))
 	}
-	items, err := s.batchGet(ctx, keys)
-	if err != nil {
-		return st, fmt.Errorf("load event state %s/%s: %w", accountID, igsid, err)
-	}
 	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
 	st.MID = MIDRecord{ChannelID: accountID, MID: mid}
-	for _, it := range items {
-		sk := stringAttr(it, "sk")
-		var err error
+	err := s.batchGetInto(ctx, keys, func(sk string) any {
 		switch {
 		case sk == channelSK:
 			st.ChannelFound = true
-			err = attributevalue.UnmarshalMap(it, &st.Channel)
+			return &st.Channel
 		case strings.HasPrefix(sk, "CONTACT#"):
-			err = attributevalue.UnmarshalMap(it, &st.Contact)
+			return &st.Contact
 		case sk == "MID":
-			err = attributevalue.UnmarshalMap(it, &st.MID)
+			return &st.MID
 		}
-		if err != nil {
-			return st, fmt.Errorf("decode %s: %w", sk, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("load event state %s/%s: %w", accountID, igsid, err)
 	}
 	return st, nil
+}
+
+// batchGetInto reads keys with one consistent BatchGetItem (batchGet) and decodes each item
+// found into what into returns for its sort key (nil: the item is skipped). into runs once
+// per item found, so it can also record that the item exists.
+func (s *Store) batchGetInto(ctx context.Context, keys []map[string]types.AttributeValue, into func(sk string) any) error {
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		sk := stringAttr(it, "sk")
+		dst := into(sk)
+		if dst == nil {
+			continue
+		}
+		if err := attributevalue.UnmarshalMap(it, dst); err != nil {
+			return fmt.Errorf("decode %s: %w", sk, err)
+		}
+	}
+	return nil
 }
 
 func stringAttr(it map[string]types.AttributeValue, name string) string {
@@ -341,6 +371,21 @@ func (t *Tx) update(k map[string]types.AttributeValue, upd expression.UpdateBuil
 		TableName:                 aws.String(t.table),
 		Key:                       k,
 		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}})
+}
+
+func (t *Tx) delete(k map[string]types.AttributeValue, cond expression.ConditionBuilder) {
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{
+		TableName:                 aws.String(t.table),
+		Key:                       k,
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
@@ -560,14 +605,14 @@ func (s *Store) AdvanceReadWatermark(ctx context.Context, accountID, igsid strin
 	return nil
 }
 
-// UnknownEvent is a webhook item of a shape iginbox does not know, kept for inspection.
+// UnknownEvent is a webhook item of a shape iginbox does not know, kept for inspection (no
+// ttl: "kept, never dropped" — they are rare, and a later version may know how to apply them).
 type UnknownEvent struct {
 	ChannelID   string `dynamodbav:"channel_id"`
 	ContactID   string `dynamodbav:"contact_igsid,omitempty"`
 	Key         string `dynamodbav:"key"`
 	TimestampMS int64  `dynamodbav:"ts"`
 	Raw         string `dynamodbav:"raw"`
-	TTL         int64  `dynamodbav:"ttl"`
 }
 
 // PutUnknownEvent keeps an unknown event (idempotent: one item per event key hash).

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,8 +111,33 @@ func (s *Store) GetIdempotency(ctx context.Context, conversationID, keyHash stri
 	return r, nil
 }
 
-// GetOutgoingParts reads parts of a conversation by sort key, in the order asked; missing
-// parts are skipped.
+// parseOutgoingSK splits an OutgoingSK into its creation time, request id and part index.
+func parseOutgoingSK(sk string) (createdMS int64, requestID string, part int, ok bool) {
+	var rest string
+	if n, err := fmt.Sscanf(sk, "MSG#%13d#~out.%s", &createdMS, &rest); n != 2 || err != nil {
+		return 0, "", 0, false
+	}
+	dot := strings.LastIndexByte(rest, '.')
+	if dot <= 0 {
+		return 0, "", 0, false
+	}
+	part, err := strconv.Atoi(rest[dot+1:])
+	if err != nil {
+		return 0, "", 0, false
+	}
+	return createdMS, rest[:dot], part, true
+}
+
+// movedPartsMargin: how far before its creation time a sent part's key may lie (the time of
+// a reconciled part is Meta's echo timestamp, another clock than the API's).
+const movedPartsMargin = time.Hour
+
+// GetOutgoingParts reads parts of a conversation by the sort keys they were created with
+// (OutgoingSK), in the order asked; missing parts are skipped. A sent part has moved to
+// SentSK (MarkSent): parts not found at their creation key are looked for with one Query of
+// the conversation from the earliest creation time (less movedPartsMargin) on, filtered by
+// request id. That read only happens for replies with sent parts (an Idempotency-Key
+// replayed after the send), never on the send path.
 func (s *Store) GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]OutgoingPart, error) {
 	pk, _ := conversationKey(conversationID)
 	keys := make([]map[string]types.AttributeValue, 0, len(sks))
@@ -125,21 +151,102 @@ func (s *Store) GetOutgoingParts(ctx context.Context, conversationID string, sks
 	if err != nil {
 		return nil, fmt.Errorf("get outgoing parts: %w", err)
 	}
-	bySK := map[string]OutgoingPart{}
-	for _, it := range items {
-		var p OutgoingPart
-		if err := attributevalue.UnmarshalMap(it, &p); err != nil {
-			return nil, fmt.Errorf("decode outgoing part: %w", err)
+	type partRef struct {
+		requestID string
+		part      int
+	}
+	byRef := map[partRef]OutgoingPart{}
+	decode := func(items []map[string]types.AttributeValue) error {
+		for _, it := range items {
+			var p OutgoingPart
+			if err := attributevalue.UnmarshalMap(it, &p); err != nil {
+				return fmt.Errorf("decode outgoing part: %w", err)
+			}
+			byRef[partRef{p.RequestID, p.Part}] = p
 		}
-		bySK[p.SK()] = p
+		return nil
+	}
+	if err := decode(items); err != nil {
+		return nil, err
+	}
+	refs := make([]partRef, len(sks))
+	var missing []string // request ids of parts not at their creation key
+	from := int64(-1)
+	for i, sk := range sks {
+		created, rid, part, ok := parseOutgoingSK(sk)
+		if !ok {
+			return nil, fmt.Errorf("get outgoing parts: %q is not an outgoing part key", sk)
+		}
+		refs[i] = partRef{rid, part}
+		if _, found := byRef[refs[i]]; !found {
+			missing = append(missing, rid)
+			if from < 0 || created < from {
+				from = created
+			}
+		}
+	}
+	if len(missing) > 0 {
+		moved, err := s.queryParts(ctx, pk, max(from-movedPartsMargin.Milliseconds(), 0), missing)
+		if err != nil {
+			return nil, err
+		}
+		if err := decode(moved); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]OutgoingPart, 0, len(sks))
-	for _, sk := range sks {
-		if p, ok := bySK[sk]; ok {
+	for _, r := range refs {
+		if p, ok := byRef[r]; ok {
 			out = append(out, p)
 		}
 	}
 	return out, nil
+}
+
+// queryParts reads the messages of a conversation partition keyed at or after fromMS whose
+// request id is one of requestIDs (consistent Query, every page).
+func (s *Store) queryParts(ctx context.Context, pk string, fromMS int64, requestIDs []string) ([]map[string]types.AttributeValue, error) {
+	var ids []expression.OperandBuilder
+	seen := map[string]bool{}
+	for _, id := range requestIDs {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, expression.Value(id))
+		}
+	}
+	filter := expression.Name("request_id").In(ids[0], ids[1:]...)
+	if len(ids) == 1 {
+		filter = expression.Name("request_id").Equal(ids[0])
+	}
+	expr, err := expression.NewBuilder().WithKeyCondition(
+		expression.Key("pk").Equal(expression.Value(pk)).
+			And(expression.Key("sk").Between(expression.Value(fmt.Sprintf("MSG#%013d", fromMS)), expression.Value("MSG#\uffff"))),
+	).WithFilter(filter).Build()
+	if err != nil {
+		return nil, fmt.Errorf("query moved parts: %w", err)
+	}
+	var out []map[string]types.AttributeValue
+	var start map[string]types.AttributeValue
+	for {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			KeyConditionExpression:    expr.KeyCondition(),
+			FilterExpression:          expr.Filter(),
+			ExpressionAttributeNames:  expr.Names(),
+			ExpressionAttributeValues: expr.Values(),
+			ExclusiveStartKey:         start,
+			ConsistentRead:            aws.Bool(true),
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("query moved parts: %w", err)
+		}
+		out = append(out, res.Items...)
+		if res.LastEvaluatedKey == nil {
+			return out, nil
+		}
+		start = res.LastEvaluatedKey
+	}
 }
 
 // SendState is what the sender reads, in one round trip, before an attempt.
@@ -159,32 +266,27 @@ type SendState struct {
 func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (SendState, error) {
 	var st SendState
 	pk, _ := conversationKey(conversationID)
-	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{
-		channelKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK), key(conversationKey(conversationID)),
-	})
-	if err != nil {
-		return st, fmt.Errorf("load send state %s: %w", messageSK, err)
-	}
 	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
-	for _, it := range items {
-		sk := stringAttr(it, "sk")
-		var err error
+	err := s.batchGetInto(ctx, []map[string]types.AttributeValue{
+		channelKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK), key(conversationKey(conversationID)),
+	}, func(sk string) any {
 		switch {
 		case sk == channelSK:
 			st.ChannelFound = true
-			err = attributevalue.UnmarshalMap(it, &st.Channel)
+			return &st.Channel
 		case strings.HasPrefix(sk, "CONTACT#"):
-			err = attributevalue.UnmarshalMap(it, &st.Contact)
+			return &st.Contact
 		case sk == messageSK:
 			st.PartFound = true
-			err = attributevalue.UnmarshalMap(it, &st.Part)
+			return &st.Part
 		case sk == "CONV":
 			st.ConversationFound = true
-			err = attributevalue.UnmarshalMap(it, &st.Conversation)
+			return &st.Conversation
 		}
-		if err != nil {
-			return st, fmt.Errorf("decode %s: %w", sk, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("load send state %s: %w", messageSK, err)
 	}
 	return st, nil
 }
@@ -202,29 +304,24 @@ type SentState struct {
 // consistent BatchGetItem.
 func (s *Store) LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (SentState, error) {
 	var st SentState
-	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{
+	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
+	st.MID = MIDRecord{ChannelID: accountID, MID: mid}
+	err := s.batchGetInto(ctx, []map[string]types.AttributeValue{
 		key(contactKey(accountID, igsid)), key(conversationKey(conversationID)), key(midKey(accountID, mid)),
+	}, func(sk string) any {
+		switch {
+		case strings.HasPrefix(sk, "CONTACT#"):
+			return &st.Contact
+		case sk == "CONV":
+			st.ConversationFound = true
+			return &st.Conversation
+		case sk == "MID":
+			return &st.MID
+		}
+		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("load sent state %s: %w", conversationID, err)
-	}
-	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
-	st.MID = MIDRecord{ChannelID: accountID, MID: mid}
-	for _, it := range items {
-		sk := stringAttr(it, "sk")
-		var err error
-		switch {
-		case strings.HasPrefix(sk, "CONTACT#"):
-			err = attributevalue.UnmarshalMap(it, &st.Contact)
-		case sk == "CONV":
-			st.ConversationFound = true
-			err = attributevalue.UnmarshalMap(it, &st.Conversation)
-		case sk == "MID":
-			err = attributevalue.UnmarshalMap(it, &st.MID)
-		}
-		if err != nil {
-			return st, fmt.Errorf("decode %s: %w", sk, err)
-		}
 	}
 	return st, nil
 }
@@ -293,17 +390,32 @@ func (s *Store) BeginAttempt(ctx context.Context, p OutgoingPart, nowMS int64) e
 	return nil
 }
 
-// MarkSent records the mid Meta gave attempt `attempt` of a part: status sent, ts = Meta's
-// (or our) time of the send. The caller adds the per-mid record (PutMID) to the same
-// transaction.
-func (t *Tx) MarkSent(conversationID, messageSK string, attempt int, mid string, ts int64) {
-	pk, _ := conversationKey(conversationID)
-	upd := expression.Set(expression.Name("status"), expression.Value(MessageSent)).
-		Set(expression.Name("mid"), expression.Value(mid)).
-		Set(expression.Name("ts"), expression.Value(ts)).
-		Set(expression.Name("send_pending"), expression.Value(false)).
-		Remove(expression.Name("error"))
-	t.update(key(pk, messageSK), upd, outgoingCondition(attempt, nil))
+// SentSK is the sort key of a part once it is sent: the key of any message, Meta's (or our)
+// time of the send then the mid, so that a reply sent late lists after the messages that
+// arrived while it waited (DESIGN.md invariant 3), never at the time it was queued.
+func SentSK(ts int64, mid string) string { return MessageSK(ts, mid) }
+
+// MarkSent records the mid Meta gave attempt `attempt` of part p (as read, with its attempt
+// begun): status sent, ts = Meta's (or our) time of the send. The part moves from the key
+// it was queued under to SentSK(ts, mid): a Delete of the queued item (condition: still
+// queued at that attempt) and a Put of the sent one (condition: the key is free) in this
+// transaction; its id is kept. MarkSent returns the new sort key, which the caller's per-mid
+// record (PutMID, same transaction) must point at.
+func (t *Tx) MarkSent(p OutgoingPart, attempt int, mid string, ts int64) string {
+	pk, _ := conversationKey(p.ConversationID)
+	queuedSK := p.SK()
+	p.Status, p.MID, p.TimestampMS, p.Error = MessageSent, mid, ts, nil
+	p.SendAttempt, p.SendPending = attempt, false
+	p.StoredSK = SentSK(ts, mid)
+	item, err := marshalItem(p, pk, p.StoredSK)
+	if err != nil {
+		t.fail(fmt.Errorf("marshal sent part: %w", err))
+		return p.StoredSK
+	}
+	item["type"] = &types.AttributeValueMemberS{Value: "message"}
+	t.delete(key(pk, queuedSK), outgoingCondition(attempt, nil))
+	t.put(item, expression.AttributeNotExists(expression.Name("pk")))
+	return p.StoredSK
 }
 
 // MarkFailed records a part's failure (Meta's error, or the window reason).
@@ -346,19 +458,8 @@ func (t *Tx) PutPendingSend(p PendingSend) {
 // later attempt is kept: the transaction fails).
 func (t *Tx) DeletePendingSend(accountID, igsid, messageSK string, attempt int) {
 	pk, sk := pendingKey(accountID, igsid, messageSK)
-	cond := expression.AttributeNotExists(expression.Name("pk")).Or(expression.Name("attempt").LessThanEqual(expression.Value(attempt)))
-	expr, err := expression.NewBuilder().WithCondition(cond).Build()
-	if err != nil {
-		t.fail(err)
-		return
-	}
-	t.items = append(t.items, types.TransactWriteItem{Delete: &types.Delete{
-		TableName:                 aws.String(t.table),
-		Key:                       key(pk, sk),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	}})
+	t.delete(key(pk, sk), expression.AttributeNotExists(expression.Name("pk")).
+		Or(expression.Name("attempt").LessThanEqual(expression.Value(attempt))))
 }
 
 // PendingSends lists a contact's parts whose last attempt has an unknown outcome, oldest first.
