@@ -3,19 +3,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/queue"
@@ -36,31 +35,19 @@ type Config struct {
 
 // LoadConfig parses the environment.
 func LoadConfig(getenv func(string) string) (Config, error) {
+	e := config.NewEnv(getenv)
 	c := Config{
-		APIToken:      getenv("API_TOKEN"),
-		TableName:     getenv("TABLE_NAME"),
-		AppID:         getenv("INSTAGRAM_APP_ID"),
-		AppSecret:     getenv("INSTAGRAM_APP_SECRET"),
-		GraphAPIURL:   getenv("GRAPH_API_URL"),
-		PublicBaseURL: getenv("PUBLIC_BASE_URL"),
-		QueueURL:      getenv("EVENTS_QUEUE_URL"),
-		HumanAgent:    true,
+		APIToken:      e.Required("API_TOKEN"),
+		TableName:     e.Required("TABLE_NAME"),
+		AppID:         e.Required("INSTAGRAM_APP_ID"),
+		AppSecret:     e.Required("INSTAGRAM_APP_SECRET"),
+		GraphAPIURL:   e.String("GRAPH_API_URL"),
+		PublicBaseURL: e.String("PUBLIC_BASE_URL"),
+		QueueURL:      e.Required("EVENTS_QUEUE_URL"),
+		HumanAgent:    e.Bool("HUMAN_AGENT_ENABLED", true),
 	}
-	var missing []error
-	for name, v := range map[string]string{"API_TOKEN": c.APIToken, "TABLE_NAME": c.TableName, "INSTAGRAM_APP_ID": c.AppID, "INSTAGRAM_APP_SECRET": c.AppSecret, "EVENTS_QUEUE_URL": c.QueueURL} {
-		if v == "" {
-			missing = append(missing, fmt.Errorf("%s is required", name))
-		}
-	}
-	if v := getenv("HUMAN_AGENT_ENABLED"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			missing = append(missing, fmt.Errorf("HUMAN_AGENT_ENABLED %q is not a boolean", v))
-		}
-		c.HumanAgent = b
-	}
-	if len(missing) > 0 {
-		return Config{}, fmt.Errorf("api config: %w", errors.Join(missing...))
+	if err := e.Err("api config"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -80,7 +67,7 @@ func setup(ctx context.Context, log *slog.Logger) (*api.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_DYNAMODB / _SQS
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_DYNAMODB / _SQS
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -4,16 +4,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/store"
@@ -31,22 +31,17 @@ type Config struct {
 
 // LoadConfig parses the environment.
 func LoadConfig(getenv func(string) string) (Config, error) {
+	e := config.NewEnv(getenv)
 	c := Config{
-		TableName:     getenv("TABLE_NAME"),
-		AppID:         getenv("INSTAGRAM_APP_ID"),
-		AppSecret:     getenv("INSTAGRAM_APP_SECRET"),
-		GraphAPIURL:   getenv("GRAPH_API_URL"),
-		FrontendURL:   getenv("FRONTEND_URL"),
-		PublicBaseURL: getenv("PUBLIC_BASE_URL"),
+		TableName:     e.Required("TABLE_NAME"),
+		AppID:         e.Required("INSTAGRAM_APP_ID"),
+		AppSecret:     e.Required("INSTAGRAM_APP_SECRET"),
+		GraphAPIURL:   e.String("GRAPH_API_URL"),
+		FrontendURL:   e.Required("FRONTEND_URL"),
+		PublicBaseURL: e.String("PUBLIC_BASE_URL"),
 	}
-	var missing []error
-	for name, v := range map[string]string{"TABLE_NAME": c.TableName, "INSTAGRAM_APP_ID": c.AppID, "INSTAGRAM_APP_SECRET": c.AppSecret, "FRONTEND_URL": c.FrontendURL} {
-		if v == "" {
-			missing = append(missing, fmt.Errorf("%s is required", name))
-		}
-	}
-	if len(missing) > 0 {
-		return Config{}, fmt.Errorf("oauth config: %w", errors.Join(missing...))
+	if err := e.Err("oauth config"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -66,7 +61,7 @@ func setup(ctx context.Context, log *slog.Logger) (*oauth.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -5,19 +5,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/metrics"
@@ -42,59 +41,20 @@ type Config struct {
 
 // LoadConfig parses the environment.
 func LoadConfig(getenv func(string) string) (Config, error) {
+	e := config.NewEnv(getenv)
 	c := Config{
-		TableName:       getenv("TABLE_NAME"),
-		GraphAPIURL:     getenv("GRAPH_API_URL"),
-		ProfileMaxAge:   inbox.DefaultProfileMaxAge,
-		MaxReceiveCount: processor.DefaultMaxReceiveCount,
-		EventsQueueURL:  getenv("EVENTS_QUEUE_URL"),
-		HumanAgent:      true,
-		SendEchoGrace:   outbound.DefaultGrace,
-		SendRetryBase:   outbound.DefaultRetryBase,
-		Stage:           getenv("STAGE"),
+		TableName:       e.Required("TABLE_NAME"),
+		GraphAPIURL:     e.String("GRAPH_API_URL"),
+		ProfileMaxAge:   e.Duration("PROFILE_MAX_AGE", inbox.DefaultProfileMaxAge),
+		MaxReceiveCount: e.Int("MAX_RECEIVE_COUNT", processor.DefaultMaxReceiveCount, 1, 1000),
+		EventsQueueURL:  e.Required("EVENTS_QUEUE_URL"),
+		HumanAgent:      e.Bool("HUMAN_AGENT_ENABLED", true),
+		SendEchoGrace:   e.Duration("SEND_ECHO_GRACE", outbound.DefaultGrace),
+		SendRetryBase:   e.Duration("SEND_RETRY_BASE", outbound.DefaultRetryBase),
+		Stage:           e.String("STAGE"),
 	}
-	var problems []error
-	if c.TableName == "" {
-		problems = append(problems, errors.New("TABLE_NAME is required"))
-	}
-	if c.EventsQueueURL == "" {
-		problems = append(problems, errors.New("EVENTS_QUEUE_URL is required"))
-	}
-	if v := getenv("HUMAN_AGENT_ENABLED"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("HUMAN_AGENT_ENABLED %q is not a boolean", v))
-		}
-		c.HumanAgent = b
-	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{{"SEND_ECHO_GRACE", &c.SendEchoGrace}, {"SEND_RETRY_BASE", &c.SendRetryBase}} {
-		if v := getenv(d.name); v != "" {
-			p, err := time.ParseDuration(v)
-			if err != nil || p <= 0 {
-				problems = append(problems, fmt.Errorf("%s %q is not a positive duration", d.name, v))
-			}
-			*d.dst = p
-		}
-	}
-	if v := getenv("PROFILE_MAX_AGE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Errorf("PROFILE_MAX_AGE %q is not a positive duration (e.g. 168h)", v))
-		}
-		c.ProfileMaxAge = d
-	}
-	if v := getenv("MAX_RECEIVE_COUNT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			problems = append(problems, fmt.Errorf("MAX_RECEIVE_COUNT %q must be 1..1000", v))
-		}
-		c.MaxReceiveCount = n
-	}
-	if len(problems) > 0 {
-		return Config{}, fmt.Errorf("processor config: %w", errors.Join(problems...))
+	if err := e.Err("processor config"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -114,7 +74,7 @@ func setup(ctx context.Context, log *slog.Logger) (*processor.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_DYNAMODB / _SQS
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_DYNAMODB / _SQS
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

@@ -3,18 +3,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/refresher"
 	"github.com/iginbox/iginbox/shared/store"
@@ -32,37 +31,17 @@ type Config struct {
 
 // LoadConfig parses the environment.
 func LoadConfig(getenv func(string) string) (Config, error) {
+	e := config.NewEnv(getenv)
 	c := Config{
-		TableName:   getenv("TABLE_NAME"),
-		GraphAPIURL: getenv("GRAPH_API_URL"),
-		Horizon:     refresher.DefaultHorizon,
-		Concurrency: refresher.DefaultConcurrency,
-		MinAge:      refresher.MinTokenAge,
-		Stage:       getenv("STAGE"),
+		TableName:   e.Required("TABLE_NAME"),
+		GraphAPIURL: e.String("GRAPH_API_URL"),
+		Horizon:     e.Duration("TOKEN_REFRESH_HORIZON", refresher.DefaultHorizon),
+		Concurrency: e.Int("REFRESH_CONCURRENCY", refresher.DefaultConcurrency, 1, 64),
+		MinAge:      e.Duration("REFRESH_MIN_AGE", refresher.MinTokenAge),
+		Stage:       e.String("STAGE"),
 	}
-	if c.TableName == "" {
-		return Config{}, errors.New("refresher config: TABLE_NAME is required")
-	}
-	if v := getenv("TOKEN_REFRESH_HORIZON"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Config{}, fmt.Errorf("refresher config: TOKEN_REFRESH_HORIZON %q is not a positive duration (e.g. 720h)", v)
-		}
-		c.Horizon = d
-	}
-	if v := getenv("REFRESH_MIN_AGE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Config{}, fmt.Errorf("refresher config: REFRESH_MIN_AGE %q is not a positive duration (e.g. 24h)", v)
-		}
-		c.MinAge = d
-	}
-	if v := getenv("REFRESH_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 64 {
-			return Config{}, fmt.Errorf("refresher config: REFRESH_CONCURRENCY %q must be 1..64", v)
-		}
-		c.Concurrency = n
+	if err := e.Err("refresher config"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -82,7 +61,7 @@ func setup(ctx context.Context, log *slog.Logger) (*refresher.Refresher, error) 
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}

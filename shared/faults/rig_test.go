@@ -69,12 +69,17 @@ type rig struct {
 
 type rigOpts struct {
 	graphTimeout time.Duration
+	// maxReceives overrides the queue's maxReceiveCount (default maxReceives).
+	maxReceives int
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
 	t.Helper()
 	if o.graphTimeout == 0 {
 		o.graphTimeout = 2 * time.Second
+	}
+	if o.maxReceives == 0 {
+		o.maxReceives = maxReceives
 	}
 	r := &rig{t: t, logs: &syncBuffer{}}
 	r.dbFaults = &dynamoFaults{next: awshttp.NewBuildableClient()}
@@ -85,7 +90,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	})
 	r.st = store.New(db, testenv.Table(t, db))
 	r.sqs = testenv.SQS(t)
-	r.queues = testenv.FIFOQueues(t, r.sqs, 1, maxReceives)
+	r.queues = testenv.FIFOQueues(t, r.sqs, 1, o.maxReceives)
 	r.sqsFaults = &faultySender{next: r.sqs}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -101,7 +106,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}))
 	t.Cleanup(simSrv.Close)
 	gc := graph.New(graph.Config{BaseURL: simSrv.URL, Timeout: o.graphTimeout})
-	svc := inbox.New(r.st, r.st, gc, inbox.Config{MaxReceiveCount: maxReceives}, log, inbox.WithMetricsWriter(io.Discard))
+	svc := inbox.New(r.st, r.st, gc, inbox.Config{MaxReceiveCount: o.maxReceives}, log, inbox.WithMetricsWriter(io.Discard))
 	r.svc = &faultyService{next: svc, handled: map[string][]string{}, attempts: map[string]int{}, fail: map[string]int{}}
 	r.handler = processor.NewHandler(r.svc, log, processor.WithVisibility(r.sqs, r.queues.URL))
 	r.api = api.New(apiToken, log, api.WithConversations(r.st))

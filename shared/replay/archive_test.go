@@ -61,12 +61,16 @@ type queued struct {
 	Group, Body string
 }
 
-// drain receives (and deletes) every message of a FIFO queue and returns them by deduplication id, plus the SQS records in receive order.
-func drain(t *testing.T, sq *sqs.Client, url string) (map[string]queued, []events.SQSMessage) {
+// drain receives (and deletes) every message of a FIFO queue and returns them by deduplication
+// id, plus the SQS records in receive order. It polls until want messages arrived and then two
+// receives in a row came back empty (so extra messages would still be seen), or until a
+// deadline: on a loaded machine the emulator may answer a few empty long polls first.
+func drain(t *testing.T, sq *sqs.Client, url string, want int) (map[string]queued, []events.SQSMessage) {
 	t.Helper()
 	got := map[string]queued{}
 	var recs []events.SQSMessage
-	for empty := 0; empty < 2; {
+	deadline := time.Now().Add(30 * time.Second)
+	for empty := 0; empty < 2 || (len(got) < want && time.Now().Before(deadline)); {
 		out, err := sq.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
@@ -78,6 +82,7 @@ func drain(t *testing.T, sq *sqs.Client, url string) (map[string]queued, []event
 			empty++
 			continue
 		}
+		empty = 0
 		for _, m := range out.Messages {
 			dedup := m.Attributes["MessageDeduplicationId"]
 			if _, dup := got[dedup]; dup {
@@ -201,7 +206,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 	for _, b := range bodies {
 		wantEvents += b.Events
 	}
-	firstMsgs, firstRecs := drain(t, sq, first.URL)
+	firstMsgs, firstRecs := drain(t, sq, first.URL, wantEvents)
 	if len(firstMsgs) != wantEvents {
 		t.Fatalf("first delivery queued %d events, want %d", len(firstMsgs), wantEvents)
 	}
@@ -226,7 +231,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 	if want := fmt.Sprintf("sent %d/%d bodies", len(bodies), len(bodies)); !strings.Contains(res.stdout, want) {
 		t.Errorf("unexpected output:\n%s%s", res.stdout, res.stderr)
 	}
-	secondMsgs, secondRecs := drain(t, sq, second.URL)
+	secondMsgs, secondRecs := drain(t, sq, second.URL, wantEvents)
 	if !maps.Equal(firstMsgs, secondMsgs) {
 		for id, m := range firstMsgs {
 			if secondMsgs[id] != m {

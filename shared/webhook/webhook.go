@@ -11,7 +11,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"hash"
 	"log/slog"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/archive"
+	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/envelope"
 )
 
@@ -59,34 +59,23 @@ type Config struct {
 	TableName string
 }
 
-// LoadConfig reads Config with getenv (os.Getenv in main) and reports every missing variable.
+// LoadConfig reads Config with getenv (os.Getenv in main) and reports every problem.
 func LoadConfig(getenv func(string) string) (Config, error) {
+	e := config.NewEnv(getenv)
+	days, daysErr := archive.ParseDays(e.String("WEBHOOK_ARCHIVE_DAYS")) // trims; 0 turns the archive off
+	e.Add(daysErr)
 	c := Config{
-		AppSecret:   getenv("INSTAGRAM_APP_SECRET"),
-		VerifyToken: getenv("INSTAGRAM_VERIFY_TOKEN"),
-		QueueURL:    getenv("EVENTS_QUEUE_URL"),
-		TableName:   getenv("TABLE_NAME"),
-	}
-	days, err := archive.ParseDays(getenv("WEBHOOK_ARCHIVE_DAYS"))
-	if err != nil {
-		return Config{}, fmt.Errorf("webhook config: %w", err)
-	}
-	c.ArchiveDays = days
-	var missing []string
-	for _, v := range []struct{ name, val string }{
-		{"INSTAGRAM_APP_SECRET", c.AppSecret},
-		{"INSTAGRAM_VERIFY_TOKEN", c.VerifyToken},
-		{"EVENTS_QUEUE_URL", c.QueueURL},
-	} {
-		if v.val == "" {
-			missing = append(missing, v.name)
-		}
+		AppSecret:   e.Required("INSTAGRAM_APP_SECRET"),
+		VerifyToken: e.Required("INSTAGRAM_VERIFY_TOKEN"),
+		QueueURL:    e.Required("EVENTS_QUEUE_URL"),
+		ArchiveDays: days,
+		TableName:   e.String("TABLE_NAME"),
 	}
 	if c.ArchiveDays > 0 && c.TableName == "" {
-		missing = append(missing, "TABLE_NAME (or WEBHOOK_ARCHIVE_DAYS=0)")
+		e.Add(errors.New("TABLE_NAME is required while the archive is on (or set WEBHOOK_ARCHIVE_DAYS=0)"))
 	}
-	if len(missing) > 0 {
-		return Config{}, fmt.Errorf("webhook config: missing %s", strings.Join(missing, ", "))
+	if err := e.Err("webhook config"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
