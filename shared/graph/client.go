@@ -259,8 +259,10 @@ func (c *Client) versioned(path string) string { return c.base + "/" + c.version
 // maxBody bounds response bodies read from Meta.
 const maxBody = 1 << 20
 
-// do performs a call. Parameters travel in the query string for GET and in a form body for
-// POST, so that tokens never appear in a URL that an error could print.
+// do performs a call. Parameters travel in the query string for GET (Meta's documented form,
+// access_token included) and in a form body for POST. Transport errors (*url.Error) print the
+// URL, so every error leaving this client has its query string stripped (redactURLError):
+// that, not the parameter placement, is what keeps tokens out of error strings and logs.
 func (c *Client) do(ctx context.Context, op, method, endpoint string, params url.Values, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -234,8 +234,8 @@ type CLI struct {
 	Sleep func(context.Context, time.Duration) error
 	// Client sends the requests (nil: a default client).
 	Client *http.Client
-	// Archive returns the DynamoDB client --from-archive reads with (nil:
-	// DefaultArchiveClient).
+	// Archive returns the DynamoDB client --from-archive reads with (cmd/replay builds it from
+	// the standard AWS configuration; tests inject the emulator's).
 	Archive func(ctx context.Context) (archive.QueryAPI, error)
 }
 
@@ -327,15 +327,10 @@ func (c CLI) fromArchive(ctx context.Context, cfg Config, now time.Time, status 
 	if err != nil {
 		return nil, err
 	}
-	open := c.Archive
-	if open == nil {
-		getenv := c.Getenv
-		if getenv == nil {
-			getenv = func(string) string { return "" }
-		}
-		open = func(ctx context.Context) (archive.QueryAPI, error) { return DefaultArchiveClient(ctx, getenv) }
+	if c.Archive == nil {
+		return nil, errors.New("--from-archive: no DynamoDB client configured")
 	}
-	db, err := open(ctx)
+	db, err := c.Archive(ctx)
 	if err != nil {
 		return nil, err
 	}
