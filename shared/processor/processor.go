@@ -63,18 +63,18 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			continue
 		}
 		if err := h.handleRecord(ctx, rec); err != nil {
-			if h.backOff(ctx, rec, err) {
-				// Deferred alone (a record in a group of its own): the batch goes on.
-				fail(rec)
-				continue
-			}
-			if group == "" {
+			// A deferred record (backed off alone: send checks, one group per part and attempt)
+			// holds back the later records of its group like any failure; without a group, a
+			// failure that was not deferred fails everything after it.
+			if deferred := h.backOff(ctx, rec, err); !deferred && group == "" {
 				for _, rest := range ev.Records[i:] {
 					fail(rest)
 				}
 				break
 			}
-			failedGroups[group] = true
+			if group != "" {
+				failedGroups[group] = true
+			}
 			fail(rec)
 			continue
 		}

@@ -31,7 +31,8 @@ func (r *Retry) Unwrap() error { return r.Err }
 // RetryAfter asks for the record (and every later record of its group in the batch) to come back after d.
 func RetryAfter(err error, d time.Duration) error { return &Retry{Err: err, After: d} }
 
-// Defer asks for this record alone to come back after d; the rest of the batch goes on.
+// Defer asks for this record alone to come back after d: it changes only its own visibility,
+// and the batch goes on (later records of its group still wait behind it).
 func Defer(err error, d time.Duration) error { return &Retry{Err: err, After: d, Isolated: true} }
 
 // VisibilityChanger is the part of *sqs.Client used to back records off.

@@ -61,8 +61,8 @@ func TestRetryAndDefer(t *testing.T) {
 	}{
 		{"retry after backs off and fails its group", map[string]error{"a": processor.RetryAfter(errors.New("rate limited"), 1500*time.Millisecond)}, nil, false,
 			"[id-a id-b]", "[a c]", "[q rh-id-a 2]"},
-		{"defer fails the record alone", map[string]error{"a": processor.Defer(errors.New("not due"), 3*time.Second)}, nil, false,
-			"[id-a]", "[a b c]", "[q rh-id-a 3]"},
+		{"defer backs off the record alone and holds back its group", map[string]error{"a": processor.Defer(errors.New("not due"), 3*time.Second)}, nil, false,
+			"[id-a id-b]", "[a c]", "[q rh-id-a 3]"},
 		{"defer without visibility keeps the group rule", map[string]error{"a": processor.Defer(errors.New("not due"), time.Second)}, nil, true,
 			"[id-a id-b]", "[a c]", "[]"},
 		{"visibility failure keeps the group rule", map[string]error{"a": processor.Defer(errors.New("not due"), time.Second)}, errors.New("sqs down"), false,
