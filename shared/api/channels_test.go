@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,22 +28,8 @@ const (
 	chanFrontend  = "http://127.0.0.1:5173/"
 )
 
-type chanLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *chanLogs) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *chanLogs) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// chanLogs is the shared goroutine-safe log sink.
+type chanLogs = testenv.LogBuffer
 
 type chanStack struct {
 	api   *api.Server

@@ -1,10 +1,10 @@
 package runtimeapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/iginbox/iginbox/shared/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,23 +36,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer for process output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared goroutine-safe log sink.
+type syncBuffer = testenv.LogBuffer
 
 func start(t *testing.T, cfg runtimeapi.Config) *runtimeapi.Instance {
 	t.Helper()
