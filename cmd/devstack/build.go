@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/iginbox/iginbox/shared/localrun"
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/localrun"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 // BuildFlags are the deploy build flags (style.md): no RPC, reproducible paths, stripped.

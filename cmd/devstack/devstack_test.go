@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/emulator"
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 // descendants lists every process below pid (Linux /proc).

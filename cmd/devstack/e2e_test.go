@@ -4,7 +4,7 @@ package main
 // bootstraps that deploy and the Meta simulator), driven only through the public surfaces: the
 // signed webhook, the HTTP API, the simulator's /_sim/ controls and the queue's attributes.
 //
-//   - issue 4: every recorded body of events/meta, replayed with shared/replay, becomes the
+//   - issue 4: every recorded body of events/meta, replayed with local/replay, becomes the
 //     conversation state the fixtures imply;
 //   - issue 6: delivering everything again, repeated and shuffled, changes nothing, through
 //     the webhook (where SQS FIFO drops what it saw in the last 5 minutes) and straight into
@@ -47,11 +47,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/local/replay"
 	"github.com/iginbox/iginbox/shared/api"
-	"github.com/iginbox/iginbox/shared/emulator"
-	"github.com/iginbox/iginbox/shared/metasim"
 	"github.com/iginbox/iginbox/shared/queue"
-	"github.com/iginbox/iginbox/shared/replay"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 

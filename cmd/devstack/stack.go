@@ -27,10 +27,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/iginbox/iginbox/shared/emulator"
-	"github.com/iginbox/iginbox/shared/localrun"
-	"github.com/iginbox/iginbox/shared/runtimeapi"
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/localrun"
+	"github.com/iginbox/iginbox/local/runtimeapi"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 // Run starts the stack and blocks until ctx ends, then stops everything it started.
@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 
 	log.Info("starting emulators (first run installs tools with npm ci)")
 	emu, err := emulator.Start(ctx, emulator.Options{
-		ToolsDir:     filepath.Join(root, "tools"),
+		ToolsDir:     filepath.Join(root, "local", "tools"),
 		DynamoDBPort: cfg.DDBPort,
 		SQSPort:      cfg.SQSPort,
 		Output:       out,

@@ -32,10 +32,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/iginbox/iginbox/shared/emulator"
-	"github.com/iginbox/iginbox/shared/localrun"
-	"github.com/iginbox/iginbox/shared/runtimeapi"
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/localrun"
+	"github.com/iginbox/iginbox/local/runtimeapi"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 // Exit statuses.
@@ -197,7 +197,7 @@ func emulators(ctx context.Context, root string, stderr io.Writer, getenv func(s
 	}
 	fmt.Fprintln(stderr, "invoke: starting private emulators for this run (to reuse a running `make dev`,"+
 		" export the AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS lines of its banner)")
-	s, err := emulator.Start(ctx, emulator.Options{ToolsDir: filepath.Join(root, "tools")})
+	s, err := emulator.Start(ctx, emulator.Options{ToolsDir: filepath.Join(root, "local", "tools")})
 	if err != nil {
 		return nil, nil, err
 	}

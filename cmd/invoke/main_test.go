@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 )
 
 // TestInvoke runs the real bootstraps through the command against the test emulators.

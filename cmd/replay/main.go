@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/iginbox/iginbox/local/replay"
 	"github.com/iginbox/iginbox/shared/archive"
-	"github.com/iginbox/iginbox/shared/replay"
 )
 
 func main() {

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 )
 
 func main() {

@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/iginbox/iginbox/shared/emulator"
+	"github.com/iginbox/iginbox/local/emulator"
 )
 
 func main() {

@@ -15,10 +15,10 @@ import (
 
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/graph"
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 )
 
 const (

@@ -16,7 +16,7 @@ import (
 
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 )
 
 const convToken = "conversations-api-token"

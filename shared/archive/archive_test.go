@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iginbox/iginbox/shared/archive"
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 )
 
 // TestWriteRead archives bodies of every size (one item, several parts) across hour buckets

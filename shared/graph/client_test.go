@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/shared/graph"
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 )
 
 const secretToken = "IGAAsecret-token-value"

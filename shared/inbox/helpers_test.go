@@ -19,7 +19,7 @@ import (
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/api"
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/store"
 )
 

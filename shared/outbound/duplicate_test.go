@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/shared/envelope"
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/store"
 )
 

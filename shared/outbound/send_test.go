@@ -11,7 +11,7 @@ import (
 
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/graph"
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/webhook"

@@ -23,12 +23,12 @@ import (
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/outbound"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/queue"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 

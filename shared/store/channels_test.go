@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 )
 
 func newChannelTestStore(t testing.TB) *Store {

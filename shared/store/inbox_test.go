@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 )
 
 func newInboxStore(t *testing.T) (*store.Store, *store.Meter) {

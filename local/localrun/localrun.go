@@ -14,7 +14,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 // UpperSnake turns a parameter name into its environment variable name:

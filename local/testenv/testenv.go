@@ -1,10 +1,10 @@
 // Package testenv gives tests real AWS SDK clients connected to the local emulators
 // (DynamoDB Local and fauxqs on 127.0.0.1), and fresh, uniquely named tables and queues created
-// from template.yaml's definitions (through shared/samtemplate, never restated here).
+// from template.yaml's definitions (through local/samtemplate, never restated here).
 //
 // When AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS are set (make test, .ci/run), the
 // tests use those emulators. When they are unset, the first call starts a private pair of
-// emulators for this test binary on free loopback ports (shared/emulator); they die with the
+// emulators for this test binary on free loopback ports (local/emulator); they die with the
 // binary.
 package testenv
 
@@ -26,8 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/iginbox/iginbox/shared/emulator"
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 var seq atomic.Int64

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 )
 
 const simSecret = "sim-app-secret"

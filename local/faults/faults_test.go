@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
-	"github.com/iginbox/iginbox/shared/metasim"
 )
 
 func key(mid string) string { return acct + "|message|" + mid }

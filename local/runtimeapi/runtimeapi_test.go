@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/iginbox/iginbox/shared/testenv"
+	"github.com/iginbox/iginbox/local/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/runtimeapi"
+	"github.com/iginbox/iginbox/local/runtimeapi"
 )
 
 var bootstrap string

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 const sample = `

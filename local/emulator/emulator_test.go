@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/iginbox/iginbox/shared/emulator"
+	"github.com/iginbox/iginbox/local/emulator"
 )
 
 func TestPrefixWriter(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/iginbox/iginbox/shared/metasim"
+	"github.com/iginbox/iginbox/local/metasim"
 )
 
 func do(t *testing.T, srv *httptest.Server, method, path string, body string, header map[string]string) (int, map[string]any) {

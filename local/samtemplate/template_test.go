@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/iginbox/iginbox/shared/samtemplate"
+	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
 // These tests read the real template.yaml and check the structure DESIGN.md and the issue ask

@@ -1,0 +1,70 @@
+package layout
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestCheckFindsEveryKindOfViolation(t *testing.T) {
+	t.Parallel()
+	const m = "example.com/app"
+	tree := Tree{
+		Module: m,
+		Deps:   []string{m + "/functions/api", m + "/shared/api", m + "/local/sim", "fmt"},
+		Packages: []Package{
+			{ImportPath: m + "/functions/api", Imports: []string{m + "/shared/api"}},
+			{ImportPath: m + "/shared/api", Imports: []string{m + "/local/sim", "fmt"}},
+			{ImportPath: m + "/shared/orphan"},
+			{ImportPath: m + "/local/sim", Imports: []string{m + "/shared/api"}},
+			{ImportPath: m + "/cmd/tool", Imports: []string{m + "/local/sim"}},
+		},
+	}
+	got := strings.Join(Check(tree), "\n")
+	for _, want := range []string{
+		"shared/api imports local tooling example.com/app/local/sim",
+		"a function reaches example.com/app/local/sim",
+		"shared/orphan is under shared/ but no function imports it",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("violations miss %q:\n%s", want, got)
+		}
+	}
+	if n := len(Check(tree)); n != 3 {
+		t.Errorf("%d violations, want 3 (local and cmd may import anything):\n%s", n, got)
+	}
+}
+
+func TestCheckAcceptsCleanTree(t *testing.T) {
+	t.Parallel()
+	const m = "example.com/app"
+	tree := Tree{
+		Module: m,
+		Deps:   []string{m + "/functions/api", m + "/shared/api", "fmt"},
+		Packages: []Package{
+			{ImportPath: m + "/functions/api", Imports: []string{m + "/shared/api"}},
+			{ImportPath: m + "/shared/api", Imports: []string{"fmt"}},
+			{ImportPath: m + "/local/sim", Imports: []string{m + "/shared/api"}},
+		},
+	}
+	if v := Check(tree); len(v) != 0 {
+		t.Fatalf("clean tree reported: %v", v)
+	}
+}
+
+// TestRepositoryLayout is the check itself, on this repository.
+func TestRepositoryLayout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list over the module")
+	}
+	tree, err := Load(context.Background(), "../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Deps) == 0 || len(tree.Packages) == 0 {
+		t.Fatalf("go list found nothing: %+v", tree)
+	}
+	for _, v := range Check(tree) {
+		t.Error(v)
+	}
+}
