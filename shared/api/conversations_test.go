@@ -14,9 +14,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/local/testenv"
 )
 
 const convToken = "conversations-api-token"

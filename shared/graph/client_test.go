@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/shared/graph"
 )
 
 const secretToken = "IGAAsecret-token-value"

@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/store"
 )
 
 func meteredFixture(t *testing.T) (*fixture, *store.Meter) {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/local/testenv"
 )
 
 const (

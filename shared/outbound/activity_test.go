@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/store"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/store"
 )
 

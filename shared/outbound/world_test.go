@@ -19,16 +19,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
-	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/outbound"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/queue"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 

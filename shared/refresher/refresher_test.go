@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/refresher"
 	"github.com/iginbox/iginbox/shared/store"
-	"github.com/iginbox/iginbox/local/testenv"
 )
 
 const day = 24 * time.Hour

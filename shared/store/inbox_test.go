@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/store"
 )
 
 func newInboxStore(t *testing.T) (*store.Store, *store.Meter) {
