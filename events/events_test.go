@@ -15,8 +15,8 @@ import (
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
-	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/local/samtemplate"
+	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 
