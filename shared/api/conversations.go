@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/view"
 )
 
 // Paging limits of list routes.
@@ -30,112 +30,27 @@ type ConversationStore interface {
 
 var _ ConversationStore = (*store.Store)(nil)
 
-// ContactJSON is a conversation's contact as the API shows it.
-type ContactJSON struct {
-	IGSID    string `json:"igsid"`
-	Name     string `json:"name"`
-	Username string `json:"username"`
-	Unknown  bool   `json:"unknown"`
-}
+// The JSON shapes of conversations and messages live in shared/view, so that the events the
+// publisher puts on the bus carry exactly the objects this API returns. The names below are
+// the API's names for them.
+type (
+	ContactJSON      = view.Contact
+	ConversationJSON = view.Conversation
+	AttachmentJSON   = view.Attachment
+	ReplyToJSON      = view.ReplyTo
+	ReactionJSON     = view.Reaction
+	MessageErrorJSON = view.MessageError
+	MessageJSON      = view.Message
+)
 
-// ConversationJSON is a conversation as the API shows it.
-type ConversationJSON struct {
-	ID             string      `json:"id"`
-	ChannelID      string      `json:"channel_id"`
-	Status         string      `json:"status"`
-	Contact        ContactJSON `json:"contact"`
-	LastActivityAt string      `json:"last_activity_at"`
-	LastIncomingAt *string     `json:"last_incoming_at"`
-}
-
-// AttachmentJSON is a message attachment.
-type AttachmentJSON struct {
-	Type string `json:"type"`
-	URL  string `json:"url"`
-}
-
-// ReplyToJSON is {"mid"} or {"story_id","story_url"}.
-type ReplyToJSON struct {
-	MID      string `json:"mid,omitempty"`
-	StoryID  string `json:"story_id,omitempty"`
-	StoryURL string `json:"story_url,omitempty"`
-}
-
-// ReactionJSON is a reaction on a message.
-type ReactionJSON struct {
-	Reaction string `json:"reaction"`
-	Emoji    string `json:"emoji"`
-}
-
-// MessageErrorJSON is Meta's error of a failed outgoing message.
-type MessageErrorJSON struct {
-	Code    int    `json:"code"`
-	Subcode int    `json:"subcode"`
-	Message string `json:"message"`
-}
-
-// MessageJSON is a message as the API shows it.
-type MessageJSON struct {
-	ID          string            `json:"id"`
-	MID         string            `json:"mid"`
-	Direction   string            `json:"direction"`
-	Echo        bool              `json:"echo"`
-	Text        string            `json:"text"`
-	Attachments []AttachmentJSON  `json:"attachments"`
-	ReplyTo     *ReplyToJSON      `json:"reply_to,omitempty"`
-	Reactions   []ReactionJSON    `json:"reactions"`
-	Status      string            `json:"status"`
-	Error       *MessageErrorJSON `json:"error,omitempty"`
-	Deleted     bool              `json:"deleted"`
-	Unsupported bool              `json:"unsupported"`
-	Timestamp   string            `json:"timestamp"`
-}
-
-// metaTime renders a Meta millisecond timestamp as RFC 3339 UTC with milliseconds.
-func metaTime(ms int64) string {
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
-}
-
-// NewConversationJSON renders a conversation with its contact.
+// NewConversationJSON renders a conversation with its contact (view.NewConversation).
 func NewConversationJSON(c store.Conversation, contact store.Contact) ConversationJSON {
-	out := ConversationJSON{
-		ID: c.ID, ChannelID: c.ChannelID, Status: c.Status,
-		Contact:        ContactJSON{IGSID: c.ContactIGSID, Name: contact.Name, Username: contact.Username, Unknown: contact.Unknown},
-		LastActivityAt: metaTime(c.LastActivityMS),
-	}
-	if c.LastIncomingMS > 0 {
-		s := metaTime(c.LastIncomingMS)
-		out.LastIncomingAt = &s
-	}
-	return out
+	return view.NewConversation(c, contact)
 }
 
-// NewMessageJSON renders a message. readWatermarkMS is the contact's read position: a sent
-// outgoing message at or before it reads "read" (a failed one stays failed).
+// NewMessageJSON renders a message (view.NewMessage).
 func NewMessageJSON(m store.Message, readWatermarkMS int64) MessageJSON {
-	out := MessageJSON{
-		ID: m.ID, MID: m.MID, Direction: m.Direction, Echo: m.Echo, Text: m.Text,
-		Attachments: make([]AttachmentJSON, 0, len(m.Attachments)),
-		Reactions:   make([]ReactionJSON, 0, len(m.Reactions)),
-		Status:      m.Status, Deleted: m.Deleted, Unsupported: m.Unsupported,
-		Timestamp: metaTime(m.TimestampMS),
-	}
-	for _, a := range m.Attachments {
-		out.Attachments = append(out.Attachments, AttachmentJSON{Type: a.Type, URL: a.URL})
-	}
-	for _, r := range m.Reactions {
-		out.Reactions = append(out.Reactions, ReactionJSON{Reaction: r.Reaction, Emoji: r.Emoji})
-	}
-	if r := m.ReplyTo; r != nil {
-		out.ReplyTo = &ReplyToJSON{MID: r.MID, StoryID: r.StoryID, StoryURL: r.StoryURL}
-	}
-	if e := m.Error; e != nil {
-		out.Error = &MessageErrorJSON{Code: e.Code, Subcode: e.Subcode, Message: e.Message}
-	}
-	if m.Direction == store.DirectionOutgoing && m.Status == store.MessageSent && m.TimestampMS <= readWatermarkMS {
-		out.Status = store.MessageRead
-	}
-	return out
+	return view.NewMessage(m, readWatermarkMS)
 }
 
 // WithConversations registers GET /api/conversations, GET /api/conversations/{id}/messages

@@ -1,0 +1,118 @@
+// Package view renders stored conversations and messages as the JSON objects iginbox shows
+// to the outside: the HTTP API's responses and the detail of the events on the bus use the
+// same code, so the two never drift apart.
+package view
+
+import (
+	"time"
+
+	"github.com/iginbox/iginbox/shared/store"
+)
+
+// Contact is a conversation's contact as the API shows it.
+type Contact struct {
+	IGSID    string `json:"igsid"`
+	Name     string `json:"name"`
+	Username string `json:"username"`
+	Unknown  bool   `json:"unknown"`
+}
+
+// Conversation is a conversation as the API shows it.
+type Conversation struct {
+	ID             string  `json:"id"`
+	ChannelID      string  `json:"channel_id"`
+	Status         string  `json:"status"`
+	Contact        Contact `json:"contact"`
+	LastActivityAt string  `json:"last_activity_at"`
+	LastIncomingAt *string `json:"last_incoming_at"`
+}
+
+// Attachment is a message attachment.
+type Attachment struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+// ReplyTo is {"mid"} or {"story_id","story_url"}.
+type ReplyTo struct {
+	MID      string `json:"mid,omitempty"`
+	StoryID  string `json:"story_id,omitempty"`
+	StoryURL string `json:"story_url,omitempty"`
+}
+
+// Reaction is a reaction on a message.
+type Reaction struct {
+	Reaction string `json:"reaction"`
+	Emoji    string `json:"emoji"`
+}
+
+// MessageError is Meta's error of a failed outgoing message.
+type MessageError struct {
+	Code    int    `json:"code"`
+	Subcode int    `json:"subcode"`
+	Message string `json:"message"`
+}
+
+// Message is a message as the API shows it.
+type Message struct {
+	ID          string        `json:"id"`
+	MID         string        `json:"mid"`
+	Direction   string        `json:"direction"`
+	Echo        bool          `json:"echo"`
+	Text        string        `json:"text"`
+	Attachments []Attachment  `json:"attachments"`
+	ReplyTo     *ReplyTo      `json:"reply_to,omitempty"`
+	Reactions   []Reaction    `json:"reactions"`
+	Status      string        `json:"status"`
+	Error       *MessageError `json:"error,omitempty"`
+	Deleted     bool          `json:"deleted"`
+	Unsupported bool          `json:"unsupported"`
+	Timestamp   string        `json:"timestamp"`
+}
+
+// MetaTime renders a Meta millisecond timestamp as RFC 3339 UTC with milliseconds.
+func MetaTime(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// NewConversation renders a conversation with its contact.
+func NewConversation(c store.Conversation, contact store.Contact) Conversation {
+	out := Conversation{
+		ID: c.ID, ChannelID: c.ChannelID, Status: c.Status,
+		Contact:        Contact{IGSID: c.ContactIGSID, Name: contact.Name, Username: contact.Username, Unknown: contact.Unknown},
+		LastActivityAt: MetaTime(c.LastActivityMS),
+	}
+	if c.LastIncomingMS > 0 {
+		s := MetaTime(c.LastIncomingMS)
+		out.LastIncomingAt = &s
+	}
+	return out
+}
+
+// NewMessage renders a message. readWatermarkMS is the contact's read position: a sent
+// outgoing message at or before it reads "read" (a failed one stays failed).
+func NewMessage(m store.Message, readWatermarkMS int64) Message {
+	out := Message{
+		ID: m.ID, MID: m.MID, Direction: m.Direction, Echo: m.Echo, Text: m.Text,
+		Attachments: make([]Attachment, 0, len(m.Attachments)),
+		Reactions:   make([]Reaction, 0, len(m.Reactions)),
+		Status:      m.Status, Deleted: m.Deleted, Unsupported: m.Unsupported,
+		Timestamp: MetaTime(m.TimestampMS),
+	}
+	for _, a := range m.Attachments {
+		out.Attachments = append(out.Attachments, Attachment{Type: a.Type, URL: a.URL})
+	}
+	for _, r := range m.Reactions {
+		out.Reactions = append(out.Reactions, Reaction{Reaction: r.Reaction, Emoji: r.Emoji})
+	}
+	if r := m.ReplyTo; r != nil {
+		out.ReplyTo = &ReplyTo{MID: r.MID, StoryID: r.StoryID, StoryURL: r.StoryURL}
+	}
+	if e := m.Error; e != nil {
+		out.Error = &MessageError{Code: e.Code, Subcode: e.Subcode, Message: e.Message}
+	}
+	if m.Direction == store.DirectionOutgoing && m.Status == store.MessageSent && m.TimestampMS <= readWatermarkMS {
+		out.Status = store.MessageRead
+	}
+	return out
+}
