@@ -113,5 +113,5 @@ load: tools ## load test: ≥10k signed events, 500 conversations, duplicates; e
 	$(GO) run ./cmd/load $(LOAD_ARGS)
 
 .PHONY: test-stack
-test-stack: tools ## only the end-to-end tests through the local stack (issues 4, 5, 6; also part of make test)
-	$(GO) test -race -count=1 -run '^(TestEndToEnd|TestDevstackServesAndStopsOnSIGINT)$$' -v ./cmd/devstack
+test-stack: tools ## only the end-to-end tests through the local stack (also part of make test)
+	$(GO) test -race -count=1 -run '^(TestEndToEnd|TestDevstackServesAndStopsOnSIGINT)$$' -v ./local/devstack

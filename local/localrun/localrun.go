@@ -1,4 +1,4 @@
-// Package localrun holds what the local tools (cmd/devstack: make dev, cmd/invoke: make invoke)
+// Package localrun holds what the local tools (local/devstack: make dev, local/invoke: make invoke)
 // share to run the template's functions on this machine: parameter values for local use, the
 // resolution of a function's template environment against local resources, and the deploy
 // build of a bootstrap for the host.

@@ -1,4 +1,4 @@
-package main
+package devstack
 
 // End-to-end acceptance through the real local stack (the devstack binary, its emulators, the
 // bootstraps that deploy and the Meta simulator), driven only through the public surfaces: the
@@ -814,7 +814,7 @@ type stack struct {
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "devstack")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/devstack").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	port, err := emulator.FreePort()

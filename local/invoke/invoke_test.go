@@ -1,4 +1,4 @@
-package main
+package invoke
 
 import (
 	"bytes"
@@ -52,7 +52,7 @@ func TestInvoke(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := run(context.Background(), tc.args, &out, &errOut, os.Getenv)
+			code := Run(context.Background(), tc.args, &out, &errOut, os.Getenv)
 			if code != tc.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out.String(), errOut.String())
 			}

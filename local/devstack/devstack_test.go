@@ -1,4 +1,4 @@
-package main
+package devstack
 
 import (
 	"bufio"
@@ -48,7 +48,7 @@ func TestDevstackServesAndStopsOnSIGINT(t *testing.T) {
 		t.Skip("needs Linux /proc")
 	}
 	bin := filepath.Join(t.TempDir(), "devstack")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/devstack").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	port, err := emulator.FreePort()

@@ -1,8 +1,8 @@
-package main
+package devstack
 
 import "github.com/iginbox/iginbox/local/localrun"
 
-// Parameter resolution lives in local/localrun, shared with cmd/invoke (make invoke).
+// Parameter resolution lives in local/localrun, shared with local/invoke (make invoke).
 type (
 	// ParamSource tells where a parameter's local value came from (for the banner).
 	ParamSource = localrun.ParamSource
