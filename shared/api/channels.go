@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/view"
 )
 
 // ChannelStore is what the channel routes need from the table (implemented by *store.Store).
@@ -21,41 +22,12 @@ type Connector interface {
 	AuthorizeURL(redirectURI string) (string, error)
 }
 
-// ChannelJSON is a channel as the API shows it. The access token is never part of it.
-type ChannelJSON struct {
-	ID                       string  `json:"id"`
-	Username                 string  `json:"username"`
-	Name                     string  `json:"name"`
-	TokenExpiresAt           string  `json:"token_expires_at"`
-	ReauthRequired           bool    `json:"reauth_required"`
-	ReauthReason             string  `json:"reauth_reason,omitempty"`
-	ReauthAt                 *string `json:"reauth_at,omitempty"`
-	LockToSingleConversation bool    `json:"lock_to_single_conversation"`
-	Subscribed               bool    `json:"subscribed"`
-	SubscribeError           string  `json:"subscribe_error,omitempty"`
-	ConnectedAt              string  `json:"connected_at"`
-}
+// ChannelJSON is a channel as the API shows it (view.Channel: the events on the bus carry the
+// same object). The access token is never part of it.
+type ChannelJSON = view.Channel
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// NewChannelJSON renders a channel for the API.
-func NewChannelJSON(ch store.Channel) ChannelJSON {
-	out := ChannelJSON{
-		ID: ch.ID, Username: ch.Username, Name: ch.Name,
-		TokenExpiresAt:           rfc3339(ch.TokenExpiresAt),
-		ReauthRequired:           ch.ReauthRequired,
-		ReauthReason:             ch.ReauthReason,
-		LockToSingleConversation: ch.LockToSingleConversation,
-		Subscribed:               ch.Subscribed,
-		SubscribeError:           ch.SubscribeError,
-		ConnectedAt:              rfc3339(ch.ConnectedAt),
-	}
-	if ch.ReauthRequired && !ch.ReauthAt.IsZero() {
-		s := rfc3339(ch.ReauthAt)
-		out.ReauthAt = &s
-	}
-	return out
-}
+// NewChannelJSON renders a channel for the API (view.NewChannel).
+func NewChannelJSON(ch store.Channel) ChannelJSON { return view.NewChannel(ch) }
 
 // WithChannels registers POST /api/channels/connect, GET /api/channels and
 // PATCH /api/channels/{id}.

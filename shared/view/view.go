@@ -9,6 +9,42 @@ import (
 	"github.com/iginbox/iginbox/shared/store"
 )
 
+// Channel is a channel as the API shows it. The access token is never part of it.
+type Channel struct {
+	ID                       string  `json:"id"`
+	Username                 string  `json:"username"`
+	Name                     string  `json:"name"`
+	TokenExpiresAt           string  `json:"token_expires_at"`
+	ReauthRequired           bool    `json:"reauth_required"`
+	ReauthReason             string  `json:"reauth_reason,omitempty"`
+	ReauthAt                 *string `json:"reauth_at,omitempty"`
+	LockToSingleConversation bool    `json:"lock_to_single_conversation"`
+	Subscribed               bool    `json:"subscribed"`
+	SubscribeError           string  `json:"subscribe_error,omitempty"`
+	ConnectedAt              string  `json:"connected_at"`
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// NewChannel renders a channel.
+func NewChannel(ch store.Channel) Channel {
+	out := Channel{
+		ID: ch.ID, Username: ch.Username, Name: ch.Name,
+		TokenExpiresAt:           rfc3339(ch.TokenExpiresAt),
+		ReauthRequired:           ch.ReauthRequired,
+		ReauthReason:             ch.ReauthReason,
+		LockToSingleConversation: ch.LockToSingleConversation,
+		Subscribed:               ch.Subscribed,
+		SubscribeError:           ch.SubscribeError,
+		ConnectedAt:              rfc3339(ch.ConnectedAt),
+	}
+	if ch.ReauthRequired && !ch.ReauthAt.IsZero() {
+		s := rfc3339(ch.ReauthAt)
+		out.ReauthAt = &s
+	}
+	return out
+}
+
 // Contact is a conversation's contact as the API shows it.
 type Contact struct {
 	IGSID    string `json:"igsid"`
