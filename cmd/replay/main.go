@@ -11,9 +11,9 @@ import (
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/replay"
 	"github.com/iginbox/iginbox/shared/archive"
 )
@@ -40,9 +40,9 @@ func main() {
 func archiveClient(ctx context.Context, getenv func(string) string) (archive.QueryAPI, error) {
 	var opts []func(*config.LoadOptions) error
 	if loopback(getenv("AWS_ENDPOINT_URL_DYNAMODB")) && getenv("AWS_ACCESS_KEY_ID") == "" && getenv("AWS_PROFILE") == "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+		opts = append(opts, config.WithCredentialsProvider(emulator.Credentials()))
 		if getenv("AWS_REGION") == "" && getenv("AWS_DEFAULT_REGION") == "" {
-			opts = append(opts, config.WithRegion("us-east-1"))
+			opts = append(opts, config.WithRegion(emulator.Region))
 		}
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
 )
@@ -184,7 +185,7 @@ func functionEnv(r *samtemplate.Resolver, f samtemplate.Function) ([]string, err
 	}
 	m, _ := v.(map[string]any)
 	env := []string{
-		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"AWS_ACCESS_KEY_ID=" + emulator.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + emulator.SecretAccessKey,
 		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:9", "AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9",
 	}
 	for k, val := range m {

@@ -43,7 +43,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -891,10 +890,7 @@ func startStack(t *testing.T) *stack {
 	if s.simURL == "" || sqsEndpoint == "" || s.eventsURL == "" || s.dlqURL == "" {
 		t.Fatalf("banner lacks the simulator, SQS endpoint or queues:\n%s", logs.tail(100))
 	}
-	s.sqs = sqs.New(sqs.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(sqsEndpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	s.sqs = sqs.New(sqs.Options{Region: emulator.Region, BaseEndpoint: aws.String(sqsEndpoint), Credentials: emulator.Credentials()})
 	s.waitFor(t, 30*time.Second, "the dev channel to be connected", func() (bool, string) {
 		var body struct {
 			Channels []struct {

@@ -21,16 +21,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
 	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/localrun"
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
+	"github.com/iginbox/iginbox/local/sqspoll"
 )
 
 // Run starts the stack and blocks until ctx ends, then stops everything it started.
@@ -83,13 +78,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	}
 	cleanups = append(cleanups, func() { _ = emu.Stop() })
 
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	awsCfg, err := emulator.AWSConfig(ctx)
 	if err != nil {
 		return err
 	}
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBURL) })
-	sq := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(emu.SQSURL) })
+	db, sq := emu.Clients(awsCfg)
 
 	// Parameters first without the simulator: its app secret is a parameter too.
 	params := ResolveParams(tmpl, cfg.Getenv, base, cfg.GraphAPIURL)
@@ -154,7 +147,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 
 	var (
 		routes    []Route
-		pollers   []*Poller
+		pollers   []*sqspoll.Poller
 		schedules = map[string]*Schedule{}
 	)
 	for _, f := range fns {
@@ -169,9 +162,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 					return fmt.Errorf("%s.%s: queue %v is not a template queue", f.LogicalID, e.Name, e.Queue)
 				}
 				for range cfg.Concurrency {
-					pollers = append(pollers, &Poller{
+					pollers = append(pollers, &sqspoll.Poller{
 						Function: f.Name(), QueueURL: q.URL, QueueARN: q.ARN, BatchSize: e.BatchSize,
-						SQS: sq, Invoker: pools[f.LogicalID], Log: log,
+						SQS: sq, Handler: sqspoll.Invoke(pools[f.LogicalID]), Log: log,
 						ReportBatchItemFailures: containsString(e.FunctionResponseTypes, "ReportBatchItemFailures"),
 					})
 				}
@@ -450,7 +443,7 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-func printBanner(out io.Writer, base string, routes []Route, pollers []*Poller, schedules map[string]*Schedule,
+func printBanner(out io.Writer, base string, routes []Route, pollers []*sqspoll.Poller, schedules map[string]*Schedule,
 	params map[string]ParamValue, emu *emulator.Stack, prov *samtemplate.Provisioned, graphURL string, colds map[string]time.Duration) {
 	var b strings.Builder
 	line := strings.Repeat("─", 72)

@@ -57,10 +57,10 @@ func (s *Stack) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL_DYNAMODB=" + s.DynamoDBURL,
 		"AWS_ENDPOINT_URL_SQS=" + s.SQSURL,
-		"AWS_REGION=us-east-1",
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=test",
-		"AWS_SECRET_ACCESS_KEY=test",
+		"AWS_REGION=" + Region,
+		"AWS_DEFAULT_REGION=" + Region,
+		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/envelope"
@@ -203,8 +204,9 @@ func (r *rig) pump(workers int, timeout time.Duration, cond func() bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p := r.poller()
 			for !stop.Load() {
-				r.pollOnce(context.Background())
+				_, _ = p.Poll(context.Background())
 			}
 		}()
 	}
@@ -218,37 +220,21 @@ func (r *rig) pump(workers int, timeout time.Duration, cond func() bool) {
 	}
 }
 
-func (r *rig) pollOnce(ctx context.Context) {
-	out, err := r.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(r.queues.URL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-	})
-	if err != nil || len(out.Messages) == 0 {
-		return
-	}
-	var ev events.SQSEvent
-	for _, m := range out.Messages {
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: r.queues.ARN})
-	}
+// poller is the local event source mapping over the rig's queue and handler.
+func (r *rig) poller() *sqspoll.Poller {
+	return &sqspoll.Poller{Function: "processor", QueueURL: r.queues.URL, QueueARN: r.queues.ARN, SQS: r.sqs,
+		WaitSeconds: 1, ReportBatchItemFailures: true, Handler: r.handle}
+}
+
+// handle runs the processor on one batch; a crash fails the whole batch, which comes back
+// after the visibility timeout.
+func (r *rig) handle(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	resp, crashed := r.invoke(ev)
 	if crashed {
-		return // every record comes back after the visibility timeout
+		return resp, errors.New("the function crashed")
 	}
 	r.batches.check(ev, resp)
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	var del []sqstypes.DeleteMessageBatchRequestEntry
-	for i, m := range out.Messages {
-		if !failed[aws.ToString(m.MessageId)] {
-			del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-	if len(del) > 0 {
-		_, _ = r.sqs.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.queues.URL), Entries: del})
-	}
+	return resp, nil
 }
 
 func (r *rig) invoke(ev events.SQSEvent) (resp events.SQSEventResponse, crashed bool) {

@@ -24,12 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
 	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/localrun"
 	"github.com/iginbox/iginbox/local/runtimeapi"
@@ -90,13 +84,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return fail(stderr, exitFunction, err)
 	}
 	defer stopEmulators()
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	awsCfg, err := emulator.AWSConfig(ctx)
 	if err != nil {
 		return fail(stderr, exitFunction, err)
 	}
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoints.DynamoDBURL) })
-	sq := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQSURL) })
+	db, sq := endpoints.Clients(awsCfg)
 
 	params := localrun.ResolveParams(tmpl, getenv, "http://127.0.0.1:"+nonEmpty(getenv("PORT"), "3000"), "")
 	prov, err := samtemplate.Provision(ctx, db, sq, tmpl, samtemplate.ProvisionOptions{Params: map[string]string{"Stage": params["Stage"].Value}})

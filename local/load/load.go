@@ -38,8 +38,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -47,6 +45,7 @@ import (
 	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/samtemplate"
+	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
@@ -463,8 +462,7 @@ func inProcess(ctx context.Context, o options) (*stack, error) {
 			_ = os.Setenv(k, v)
 		}
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	awsCfg, err := emulator.AWSConfig(ctx)
 	if err != nil {
 		stop()
 		return nil, err
@@ -549,12 +547,14 @@ func inProcess(ctx context.Context, o options) (*stack, error) {
 	handler := processor.NewHandler(counting{next: svc, n: handled}, log, processor.WithVisibility(sq, queueURL))
 	pollCtx, pollCancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	// Lambda's event source mapping; the long poll is not cancelled (stopping waits ≤ 1 s).
+	poller := &sqspoll.Poller{Function: "processor", QueueURL: queueURL, SQS: sq, Handler: handler.Handle, WaitSeconds: 1, ReportBatchItemFailures: true}
 	for range o.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for pollCtx.Err() == nil {
-				pollOnce(sq, queueURL, handler)
+				_, _ = poller.Poll(context.Background())
 			}
 		}()
 	}
@@ -591,36 +591,4 @@ func inProcess(ctx context.Context, o options) (*stack, error) {
 			return json.Unmarshal([]byte(resp.Body), out)
 		},
 	}, nil
-}
-
-// pollOnce is one invocation of Lambda's SQS event source mapping: receive ≤ 10, invoke,
-// delete what did not fail. The long poll is not cancelled (stopping waits ≤ 1 s).
-func pollOnce(sq *sqs.Client, url string, h *processor.Handler) {
-	ctx := context.Background()
-	out, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-	})
-	if err != nil || len(out.Messages) == 0 {
-		return
-	}
-	var ev events.SQSEvent
-	for _, m := range out.Messages {
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs"})
-	}
-	resp, _ := h.Handle(ctx, ev)
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	var del []sqstypes.DeleteMessageBatchRequestEntry
-	for i, m := range out.Messages {
-		if !failed[aws.ToString(m.MessageId)] {
-			del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-	if len(del) > 0 {
-		_, _ = sq.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: del})
-	}
 }

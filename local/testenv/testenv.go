@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -88,12 +86,9 @@ func AWSConfig(t testing.TB) aws.Config {
 	if err := ensureEmulators(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-	)
+	cfg, err := emulator.AWSConfig(context.Background())
 	if err != nil {
-		t.Fatalf("load aws config: %v", err)
+		t.Fatal(err)
 	}
 	return cfg
 }

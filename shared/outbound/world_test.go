@@ -3,6 +3,7 @@ package outbound_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/envelope"
@@ -219,8 +221,10 @@ func (w *world) pump(workers int, timeout time.Duration, cond func() bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p := &sqspoll.Poller{Function: "processor", QueueURL: w.queues.URL, QueueARN: w.queues.ARN, SQS: w.sqs,
+				WaitSeconds: 1, ReportBatchItemFailures: true, Handler: w.handle}
 			for ctx.Err() == nil {
-				w.pollOnce(ctx)
+				_, _ = p.Poll(ctx)
 			}
 		}()
 	}
@@ -237,36 +241,14 @@ func (w *world) pump(workers int, timeout time.Duration, cond func() bool) {
 	wg.Wait()
 }
 
-func (w *world) pollOnce(ctx context.Context) {
-	out, err := w.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(w.queues.URL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-	})
-	if err != nil || len(out.Messages) == 0 {
-		return
-	}
-	var ev events.SQSEvent
-	for _, m := range out.Messages {
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: w.queues.ARN})
-	}
+// handle runs the processor on one batch; a crash fails the whole batch, which comes back
+// after the visibility timeout.
+func (w *world) handle(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	resp, crashed := w.invoke(ev)
 	if crashed {
-		return // the function died: every record comes back after the visibility timeout
+		return resp, errors.New("the function crashed")
 	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	var del []sqstypes.DeleteMessageBatchRequestEntry
-	for i, m := range out.Messages {
-		if !failed[aws.ToString(m.MessageId)] {
-			del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-	if len(del) > 0 {
-		_, _ = w.sqs.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(w.queues.URL), Entries: del})
-	}
+	return resp, nil
 }
 
 // invoke runs the processor handler; a panic (a simulated crash) is reported as crashed.

@@ -1,4 +1,4 @@
-package devstack
+package sqspoll
 
 import (
 	"context"
@@ -101,7 +101,7 @@ func TestPollerPartialBatchAgainstFauxqs(t *testing.T) {
 		}
 		return -1
 	}}
-	p := &Poller{Function: "processor", QueueURL: q.URL, QueueARN: q.ARN, BatchSize: 10, SQS: client, Invoker: fn, Log: discardLog(), WaitSeconds: 1, ReportBatchItemFailures: true}
+	p := &Poller{Function: "processor", QueueURL: q.URL, QueueARN: q.ARN, BatchSize: 10, SQS: client, Handler: Invoke(fn), WaitSeconds: 1, ReportBatchItemFailures: true}
 
 	if n := pollUntil(t, p, 5*time.Second); n != 4 {
 		t.Fatalf("first batch has %d records, want 4", n)
@@ -139,7 +139,7 @@ func TestPollerFunctionErrorKeepsBatchThenDLQ(t *testing.T) {
 	q := testenv.FIFOQueues(t, client, 1, 2)
 	send(t, client, q.URL, "a", "b")
 	fn := &batchFunc{err: errors.New("crash")}
-	p := &Poller{Function: "processor", QueueURL: q.URL, QueueARN: q.ARN, BatchSize: 10, SQS: client, Invoker: fn, Log: discardLog(), WaitSeconds: 1, ReportBatchItemFailures: true}
+	p := &Poller{Function: "processor", QueueURL: q.URL, QueueARN: q.ARN, BatchSize: 10, SQS: client, Handler: Invoke(fn), WaitSeconds: 1, ReportBatchItemFailures: true}
 	for i := range 2 {
 		if n := pollUntil(t, p, 5*time.Second); n != 2 {
 			t.Fatalf("delivery %d: %d records, want 2 (a function error fails the whole batch)", i+1, n)
@@ -165,6 +165,11 @@ func TestPollerFunctionErrorKeepsBatchThenDLQ(t *testing.T) {
 	}
 }
 
+// invokerFunc is an Invoker answering with fixed bytes or an error.
+type invokerFunc func() ([]byte, error)
+
+func (f invokerFunc) Invoke(context.Context, []byte) ([]byte, error) { return f() }
+
 func TestPollerInvalidItemIdentifierFailsBatch(t *testing.T) {
 	t.Parallel()
 	p := &Poller{ReportBatchItemFailures: true}
@@ -186,7 +191,9 @@ func TestPollerInvalidItemIdentifierFailsBatch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			failed, _ := p.failures(ev, []byte(tc.res), tc.err)
+			h := Invoke(invokerFunc(func() ([]byte, error) { return []byte(tc.res), tc.err }))
+			resp, err := h(context.Background(), ev)
+			failed, _ := p.failures(ev, resp, err)
 			if len(failed) != tc.want {
 				t.Errorf("failed = %v, want %d", failed, tc.want)
 			}

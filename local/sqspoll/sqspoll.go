@@ -1,9 +1,14 @@
-package devstack
+// Package sqspoll is Lambda's SQS event source mapping on this machine: receive a batch, run
+// the function, delete the records it did not report as failed. The local stack, the load
+// scenario and the test rigs all poll through it.
+package sqspoll
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"time"
@@ -20,18 +25,48 @@ type SQSAPI interface {
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
-// Poller is a local SQS event source mapping: it receives batches from a queue, invokes the
-// function with an SQS event and deletes the records the function did not report as failed
-// (ReportBatchItemFailures). Failed records come back after the queue's visibility timeout;
-// SQS moves them to the DLQ after maxReceiveCount receives.
+// Handler runs the function on one batch. An error is a function error (or a crash): the
+// whole batch stays on the queue.
+type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+
+// Invoker runs one Lambda invocation with a JSON payload (runtimeapi.Pool implements it).
+type Invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// Invoke returns a Handler that sends the batch as JSON through inv. A response that is not
+// an SQSEventResponse is a function error.
+func Invoke(inv Invoker) Handler {
+	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		var resp events.SQSEventResponse
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return resp, err
+		}
+		res, err := inv.Invoke(ctx, payload)
+		if err != nil {
+			return resp, err
+		}
+		if len(res) > 0 && string(res) != "null" {
+			if err := json.Unmarshal(res, &resp); err != nil {
+				return resp, errors.New("response is not an SQSEventResponse")
+			}
+		}
+		return resp, nil
+	}
+}
+
+// Poller polls one queue for one function. Failed records come back after the queue's
+// visibility timeout; SQS moves them to the DLQ after maxReceiveCount receives.
 type Poller struct {
-	Function  string
+	Function  string // name in logs
 	QueueURL  string
-	QueueARN  string
-	BatchSize int
+	QueueARN  string // the records' EventSourceARN
+	BatchSize int    // 1..10 (default 10)
 	SQS       SQSAPI
-	Invoker   Invoker
-	Log       *slog.Logger
+	Handler   Handler
+	// Log gets one line per batch (nil: no logs).
+	Log *slog.Logger
 	// WaitSeconds is the long-poll wait (default 2).
 	WaitSeconds int32
 	// ReportBatchItemFailures is the FunctionResponseTypes setting; without it, any failure
@@ -44,12 +79,19 @@ func (p *Poller) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := p.Poll(ctx)
 		if err != nil && ctx.Err() == nil {
-			p.Log.Warn("poll failed", "function", p.Function, "queue", p.QueueURL, "error", err.Error())
+			p.log().Warn("poll failed", "function", p.Function, "queue", p.QueueURL, "error", err.Error())
 			sleep(ctx, time.Second)
 		} else if n == 0 {
 			sleep(ctx, 50*time.Millisecond)
 		}
 	}
+}
+
+func (p *Poller) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return p.Log
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -61,7 +103,7 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Poll receives one batch, invokes the function and deletes the successful records. It returns
+// Poll receives one batch, runs the function and deletes the successful records. It returns
 // the number of records received.
 func (p *Poller) Poll(ctx context.Context) (int, error) {
 	batch := p.BatchSize
@@ -80,19 +122,15 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("receive from %s: %w", p.QueueURL, err)
 	}
 	if len(out.Messages) == 0 {
 		return 0, nil
 	}
 	ev := p.event(out.Messages)
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return len(out.Messages), err
-	}
 	began := time.Now()
-	res, invokeErr := p.Invoker.Invoke(ctx, payload)
-	failed, reason := p.failures(ev, res, invokeErr)
+	resp, handlerErr := p.Handler(ctx, ev)
+	failed, reason := p.failures(ev, resp, handlerErr)
 	var del []sqstypes.DeleteMessageBatchRequestEntry
 	for i, m := range out.Messages {
 		if failed[aws.ToString(m.MessageId)] {
@@ -104,7 +142,7 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 	if reason != "" {
 		attrs = append(attrs, "reason", reason)
 	}
-	p.Log.Info("sqs batch", attrs...)
+	p.log().Info("sqs batch", attrs...)
 	if len(del) == 0 {
 		return len(out.Messages), nil
 	}
@@ -113,7 +151,7 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 	defer cancel()
 	dout, err := p.SQS.DeleteMessageBatch(delCtx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(p.QueueURL), Entries: del})
 	if err != nil {
-		return len(out.Messages), err
+		return len(out.Messages), fmt.Errorf("delete from %s: %w", p.QueueURL, err)
 	}
 	if len(dout.Failed) > 0 {
 		return len(out.Messages), errors.New("delete failed for " + strconv.Itoa(len(dout.Failed)) + " records: " + aws.ToString(dout.Failed[0].Message))
@@ -122,8 +160,8 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 }
 
 // failures returns the message ids to keep (not delete), following Lambda's rules: a function
-// error, an unparsable response or an unknown/empty itemIdentifier fails the whole batch.
-func (p *Poller) failures(ev events.SQSEvent, res []byte, invokeErr error) (map[string]bool, string) {
+// error or an unknown/empty itemIdentifier fails the whole batch.
+func (p *Poller) failures(ev events.SQSEvent, resp events.SQSEventResponse, handlerErr error) (map[string]bool, string) {
 	all := func(reason string) (map[string]bool, string) {
 		m := map[string]bool{}
 		for _, r := range ev.Records {
@@ -131,17 +169,11 @@ func (p *Poller) failures(ev events.SQSEvent, res []byte, invokeErr error) (map[
 		}
 		return m, reason
 	}
-	if invokeErr != nil {
-		return all("function error: " + invokeErr.Error())
+	if handlerErr != nil {
+		return all("function error: " + handlerErr.Error())
 	}
 	if !p.ReportBatchItemFailures {
 		return nil, ""
-	}
-	var resp events.SQSEventResponse
-	if len(res) > 0 && string(res) != "null" {
-		if err := json.Unmarshal(res, &resp); err != nil {
-			return all("response is not an SQSEventResponse")
-		}
 	}
 	known := map[string]bool{}
 	for _, r := range ev.Records {
