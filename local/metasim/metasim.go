@@ -38,6 +38,7 @@
 package metasim
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
@@ -439,8 +440,13 @@ func (s *Simulator) profile(w http.ResponseWriter, r *http.Request) {
 	if len(tail) > 4 {
 		tail = tail[len(tail)-4:]
 	}
+	name := "Customer " + tail
+	if strings.HasSuffix(igsid, "7") {
+		// Names are free text: emoji with skin tone and ZWJ, RTL with a mark, CJK.
+		name = "Customer " + tail + " 👩🏽‍💻 José ‏مرحبا 王"
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"name":                    "Customer " + tail,
+		"name":                    name,
 		"username":                "customer_" + tail,
 		"profile_pic":             "https://scontent.cdninstagram.com/sim/profile/" + igsid + ".jpg",
 		"follower_count":          len(igsid) * 10,
@@ -682,7 +688,12 @@ func writeOAuthError(w http.ResponseWriter, status int, message string) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	// Like the Graph API: non-ASCII escaped, / as \/.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	_, _ = w.Write(MetaJSON(buf.Bytes()))
 }
 
 func randomHex(n int) string {

@@ -165,12 +165,16 @@ func newMID(account, igsid string) string {
 	return base64.RawStdEncoding.EncodeToString([]byte(raw))
 }
 
+// webhookBody writes a webhook body as Meta does (MetaJSON: non-ASCII escaped).
 func webhookBody(account string, item map[string]any, now int64) []byte {
-	b, _ := json.Marshal(map[string]any{
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]any{
 		"object": "instagram",
 		"entry":  []any{map[string]any{"time": now, "id": account, "messaging": []any{item}}},
 	})
-	return b
+	return MetaJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // echoBody is Meta's echo of a sent message: sender = the business, recipient = the customer.

@@ -190,3 +190,22 @@ func TestSimReadAndMessage(t *testing.T) {
 }
 
 func jsonBody(s string) io.Reader { return strings.NewReader(s) }
+
+func TestMetaJSON(t *testing.T) {
+	t.Parallel()
+	text := "😂 José مرحبا\u200f 王 \ufffe\u0000 <a href=\"x/y\">&</a>"
+	raw, _ := json.Marshal(map[string]string{"text": text})
+	out := metasim.MetaJSON(raw)
+	for i, c := range out {
+		if c < 0x20 || c > 0x7e {
+			t.Fatalf("byte %d is %#x: %s", i, c, out)
+		}
+	}
+	if !strings.Contains(string(out), `\ud83d\ude02`) || !strings.Contains(string(out), `x\/y`) {
+		t.Errorf("not escaped like Meta: %s", out)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(out, &got); err != nil || got["text"] != text {
+		t.Errorf("text changed: %+q (%v)", got["text"], err)
+	}
+}

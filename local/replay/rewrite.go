@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/iginbox/iginbox/local/metasim"
 )
 
 // msThreshold separates Meta's millisecond timestamps from second ones: 1e11 ms is 1973,
@@ -33,7 +35,8 @@ func (s stamp) millis() int64 {
 // messaging[]/standby[] item timestamp, changes[].value.timestamp) by the same amount, so that
 // the newest one becomes now and the gaps between events are kept. Millisecond and second
 // values are told apart by magnitude and each keeps its unit and JSON type. Only bodies that
-// hold a timestamp are re-serialised. It returns the shift applied.
+// hold a timestamp are re-serialised, escaped as Meta escapes (metasim.MetaJSON). It returns
+// the shift applied.
 func RewriteTimestamps(bodies []Body, now time.Time) (time.Duration, error) {
 	type decoded struct {
 		root   any
@@ -81,7 +84,8 @@ func RewriteTimestamps(bodies []Body, now time.Time) (time.Duration, error) {
 		if err := enc.Encode(d.root); err != nil {
 			return 0, fmt.Errorf("re-encode %s: %w", bodies[i].Source, err)
 		}
-		bodies[i].Data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		// Written back as Meta writes bodies (non-ASCII escaped), whatever the input's spelling.
+		bodies[i].Data = metasim.MetaJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	}
 	return time.Duration(shiftMS) * time.Millisecond, nil
 }

@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -94,3 +96,32 @@ func TestRewriteTimestampsKeepsLargeNumbersExact(t *testing.T) {
 }
 
 func i64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A rewritten body is escaped as Meta escapes (non-ASCII as \u, / as \/), whatever the input's
+// spelling, and holds the same text.
+func TestRewriteTimestampsEscapesLikeMeta(t *testing.T) {
+	t.Parallel()
+	text := "Olá 😂 👨‍👩‍👧 مرحبا\u200f \ufffe <b>&</b> a/b"
+	raw, _ := json.Marshal(text)
+	body := []Body{{Data: []byte(`{"object":"instagram","entry":[{"id":"1","time":1700000000000,"messaging":[{"sender":{"id":"2"},"timestamp":1700000000000,"message":{"mid":"m","text":` + string(raw) + `}}]}]}`)}}
+	if _, err := RewriteTimestamps(body, time.UnixMilli(1700000005000)); err != nil {
+		t.Fatal(err)
+	}
+	out := body[0].Data
+	for i, c := range out {
+		if c < 0x20 || c > 0x7e {
+			t.Fatalf("byte %d is %#x: %s", i, c, out)
+		}
+	}
+	if !strings.Contains(string(out), `\ud83d\ude02`) || !strings.Contains(string(out), `a\/b`) || !strings.Contains(string(out), `<b>&<\/b>`) {
+		t.Errorf("not escaped like Meta: %s", out)
+	}
+	var got struct {
+		Entry []struct {
+			Messaging []struct{ Message struct{ Text string } }
+		}
+	}
+	if err := json.Unmarshal(out, &got); err != nil || got.Entry[0].Messaging[0].Message.Text != text {
+		t.Errorf("text changed: %+q (%v)", got, err)
+	}
+}

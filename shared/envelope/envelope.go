@@ -22,7 +22,8 @@ const Version = 1
 type Kind string
 
 // Kinds of webhook events. A message with is_echo is KindEcho; every other message
-// (including unsends, is_deleted) is KindMessage.
+// (including unsends, is_deleted) is KindMessage. An unsend has a key of its own (never the
+// key of the message it erases), an echo with is_deleted (a business unsend) too.
 const (
 	KindMessage  Kind = "message"
 	KindEcho     Kind = "echo"
@@ -30,6 +31,7 @@ const (
 	KindRead     Kind = "read"
 	KindPostback Kind = "postback"
 	KindReferral Kind = "referral"
+	KindEdit     Kind = "edit"    // message_edit: the new text of an earlier message
 	KindChange   Kind = "change"  // entry[].changes[] item (dashboard test events)
 	KindUnknown  Kind = "unknown" // a messaging item of a shape we do not know: kept, never dropped
 
@@ -185,7 +187,7 @@ func (e Envelope) Validate() error {
 		problems = append(problems, fmt.Sprintf("unsupported version %d", e.V))
 	}
 	switch e.Kind {
-	case KindMessage, KindEcho, KindReaction, KindRead, KindPostback, KindReferral:
+	case KindMessage, KindEcho, KindReaction, KindRead, KindPostback, KindReferral, KindEdit:
 		if e.ContactID == "" {
 			problems = append(problems, "missing contact_id")
 		}

@@ -32,6 +32,10 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 			return "", err
 		}
 		if done {
+			if st.MID.Deleted {
+				// The business unsent it before its echo came: erase the part just settled.
+				return s.eraseSettled(ctx, env.AccountID, msg.MID)
+			}
 			return outcomeEchoSend, nil
 		}
 	}
@@ -71,27 +75,27 @@ func buildMessage(env envelope.Envelope, it item) store.Message {
 	}
 	switch {
 	case it.Postback != nil && it.Message == nil:
-		m.MID = it.Postback.MID
+		m.MID = string(it.Postback.MID)
 		m.Text = it.Postback.Title
-		m.PostbackPayload = it.Postback.Payload
+		m.PostbackPayload = string(it.Postback.Payload)
 	case it.Message != nil:
 		in := it.Message
-		m.MID = in.MID
+		m.MID = string(in.MID)
 		m.Text = in.Text
 		m.Attachments = attachments(in.Attachments)
-		m.Unsupported = in.IsUnsupported
+		m.Unsupported = bool(in.IsUnsupported)
 		if in.IsEcho || env.Kind == envelope.KindEcho {
 			m.Direction, m.Echo, m.Status = store.DirectionOutgoing, true, store.MessageSent
 		}
 		if in.QuickReply != nil {
-			m.QuickReplyPayload = in.QuickReply.Payload
+			m.QuickReplyPayload = string(in.QuickReply.Payload)
 		}
 		if r := in.ReplyTo; r != nil {
 			switch {
 			case r.Story != nil:
-				m.ReplyTo = &store.ReplyTo{StoryID: r.Story.ID, StoryURL: r.Story.URL}
+				m.ReplyTo = &store.ReplyTo{StoryID: string(r.Story.ID), StoryURL: r.Story.URL}
 			case r.MID != "":
-				m.ReplyTo = &store.ReplyTo{MID: r.MID}
+				m.ReplyTo = &store.ReplyTo{MID: string(r.MID)}
 			}
 		}
 		m.Referral = referral(in.Referral, env.Timestamp)
@@ -181,18 +185,37 @@ func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string)
 	return outcomeUpdated, nil
 }
 
+// eraseSettled erases the content of a message whose per-mid record already says deleted (a
+// send settled by its echo after the business had unsent it).
+func (s *Service) eraseSettled(ctx context.Context, accountID, mid string) (string, error) {
+	st, err := s.store.LoadEventState(ctx, accountID, "", mid)
+	if err != nil {
+		return "", err
+	}
+	if !st.MID.Stored() {
+		return outcomeUnchanged, nil
+	}
+	tx := s.store.NewTx()
+	tx.EraseMessage(st.MID.ConversationID, st.MID.MessageSK)
+	tx.PutMID(st.MID)
+	if err := s.store.Commit(ctx, tx); err != nil {
+		return "", err
+	}
+	return outcomeUpdated, nil
+}
+
 // react applies a react / unreact: per reactor, the event with the later Meta timestamp wins
 // (ties broken by the event's content, so every order converges).
 func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (string, error) {
 	r := it.Reaction
-	st, err := s.store.LoadEventState(ctx, env.AccountID, "", r.MID)
+	st, err := s.store.LoadEventState(ctx, env.AccountID, "", string(r.MID))
 	if err != nil {
 		return "", err
 	}
 	if !st.ChannelFound {
 		return s.unknownAccount(ctx, env)
 	}
-	reactor := it.Sender.ID
+	reactor := string(it.Sender.ID)
 	if reactor == "" {
 		reactor = env.ContactID
 	}

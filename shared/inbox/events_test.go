@@ -3,6 +3,7 @@ package inbox_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -586,5 +587,80 @@ func TestProcessorPassesReceiveCount(t *testing.T) {
 	conv := f.onlyConversation("1015")
 	if conv.Contact.Name != "" || conv.Contact.IGSID != "1015" {
 		t.Errorf("minimal contact %+v", conv.Contact)
+	}
+}
+
+// A business unsend (an echo with is_deleted) erases the outgoing message in every delivery
+// order, also when the unsend comes within seconds of its echo (distinct event key: SQS
+// deduplication does not drop it) and when the message was our own API send.
+func TestBusinessUnsend(t *testing.T) {
+	t.Parallel()
+	const c = "1010"
+	items := []obj{
+		text(c, ms(time.Second), mid("q"), "preço?"),
+		echo(c, ms(2*time.Second), mid("bu"), "R$ 10 😂"),
+		businessUnsend(c, ms(3*time.Second), mid("bu")),
+	}
+	all := envs(t, acct, items...)
+	if all[1].DedupID() == all[2].DedupID() {
+		t.Fatal("the unsend shares the echo's deduplication id")
+	}
+	for _, order := range permutations(len(items)) {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			for _, i := range order {
+				f.handle(items[i])
+			}
+			m := f.message(c, mid("bu"))
+			if !m.Deleted || m.Text != "" || m.Direction != "outgoing" {
+				t.Errorf("business unsend lost: %+v", m)
+			}
+			if q := f.message(c, mid("q")); q.Deleted || q.Text != "preço?" {
+				t.Errorf("customer message touched: %+v", q)
+			}
+		})
+	}
+	t.Run("own API send", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		f.handle(text(c, ms(time.Second), mid("in"), "hi"))
+		conv := f.onlyConversation(c)
+		ctx := context.Background()
+		st, err := f.st.LoadEventState(ctx, acct, c, mid("own"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := store.Message{ID: "own-record", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("own"),
+			Direction: store.DirectionOutgoing, Text: "from api 👋", Status: store.MessageSent, TimestampMS: ms(2 * time.Second)}
+		tx := f.st.NewTx()
+		tx.PutMessage(own)
+		rec := st.MID
+		rec.ConversationID, rec.MessageSK = conv.ID, own.SK()
+		tx.PutMID(rec)
+		if err := f.st.Commit(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		f.handle(echo(c, ms(2*time.Second+5), mid("own"), "from api 👋"), businessUnsend(c, ms(2*time.Second+900), mid("own")))
+		if m := f.message(c, mid("own")); !m.Deleted || m.Text != "" || m.ID != "own-record" {
+			t.Errorf("own send not erased: %+v", m)
+		}
+	})
+}
+
+// Meta's examples send some timestamps (and ids) as strings: the message is stored at that time.
+func TestStringTimestampsAndIDs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const c = "1011"
+	f.handle(
+		obj{"sender": obj{"id": c}, "recipient": obj{"id": acct}, "timestamp": fmt.Sprint(ms(time.Second)), "postback": obj{"mid": mid("sp"), "title": "Começar 🚀", "payload": "START"}},
+		obj{"sender": obj{"id": json.Number(c)}, "recipient": obj{"id": json.Number(acct)}, "timestamp": fmt.Sprint(ms(2 * time.Second)), "message": obj{"mid": mid("sm"), "text": "ok", "is_echo": "false"}},
+	)
+	if m := f.message(c, mid("sp")); m.Text != "Começar 🚀" || m.Timestamp != "2026-11-20T10:00:01.000Z" {
+		t.Errorf("postback with a string timestamp: %+v", m)
+	}
+	if m := f.message(c, mid("sm")); m.Text != "ok" || m.Timestamp != "2026-11-20T10:00:02.000Z" || m.Direction != "incoming" {
+		t.Errorf("message with numeric ids: %+v", m)
 	}
 }

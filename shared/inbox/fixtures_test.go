@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
@@ -35,7 +36,7 @@ func sqsBatch(t *testing.T, body []byte) events.SQSEvent {
 	}
 	var ev events.SQSEvent
 	for i, e := range b.Events {
-		msg, err := json.Marshal(e)
+		msg, err := envelope.Encode(e)
 		if err != nil {
 			t.Fatal(err)
 		}

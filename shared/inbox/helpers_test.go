@@ -188,7 +188,10 @@ func envs(t testing.TB, account string, items ...obj) []envelope.Envelope {
 	// Round-trip through JSON like the queue does, so Raw does not alias the body.
 	out := make([]envelope.Envelope, len(b.Events))
 	for i, e := range b.Events {
-		raw, _ := json.Marshal(e)
+		raw, err := envelope.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if out[i], err = envelope.Decode(raw); err != nil {
 			t.Fatalf("decode envelope: %v", err)
 		}
@@ -335,7 +338,7 @@ func mid(s string) string { return "aWdfbWVzc2FnZV9pdGVt" + s }
 func ms(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
 
 func sqsRecord(e envelope.Envelope, receiveCount int) events.SQSMessage {
-	b, _ := json.Marshal(e)
+	b, _ := envelope.Encode(e)
 	return events.SQSMessage{
 		MessageId: fmt.Sprintf("%x", envelope.DedupID(e.Key))[:16],
 		Body:      string(b),
@@ -344,4 +347,27 @@ func sqsRecord(e envelope.Envelope, receiveCount int) events.SQSMessage {
 			"ApproximateReceiveCount": fmt.Sprint(receiveCount),
 		},
 	}
+}
+
+// permutations returns every order of 0..n-1.
+func permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := append(append(append([]int{}, p[:i]...), n-1), p[i:]...)
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func businessUnsend(igsid string, ts int64, mid string) obj {
+	return obj{"sender": obj{"id": acct}, "recipient": obj{"id": igsid}, "timestamp": ts, "message": obj{"mid": mid, "is_echo": true, "is_deleted": true}}
+}
+
+func edit(igsid string, ts int64, mid, text string, n int) obj {
+	return obj{"sender": obj{"id": igsid}, "recipient": obj{"id": acct}, "timestamp": ts, "message_edit": obj{"mid": mid, "text": text, "num_edit": n}}
 }

@@ -189,7 +189,7 @@ func (s *Service) dispatch(ctx context.Context, env envelope.Envelope, it item) 
 			return s.keepUnknown(ctx, env)
 		}
 		if it.Message.IsDeleted {
-			return s.unsend(ctx, env, it.Message.MID)
+			return s.unsend(ctx, env, string(it.Message.MID))
 		}
 		return s.storeMessage(ctx, env, it)
 	case envelope.KindPostback:

@@ -453,7 +453,7 @@ func sqsEvent(t *testing.T, envs ...envelope.Envelope) events.SQSEvent {
 	t.Helper()
 	var ev events.SQSEvent
 	for i, e := range envs {
-		b, err := json.Marshal(e)
+		b, err := envelope.Encode(e)
 		if err != nil {
 			t.Fatal(err)
 		}

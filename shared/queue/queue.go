@@ -5,7 +5,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -87,7 +86,8 @@ type chunk struct {
 }
 
 // Publish sends every envelope; it returns nil only when SQS accepted all of them.
-// MessageGroupId = env.GroupID(), MessageDeduplicationId = env.DedupID(), body = JSON envelope.
+// MessageGroupId = env.GroupID(), MessageDeduplicationId = env.DedupID(), body =
+// envelope.Encode(env) (ASCII-only JSON, so SQS accepts every character a webhook can carry).
 func (p *Publisher) Publish(ctx context.Context, envs []envelope.Envelope) error {
 	chunks, err := plan(envs)
 	if err != nil {
@@ -137,9 +137,9 @@ func plan(envs []envelope.Envelope) ([]*chunk, error) {
 	var cur *chunk
 	size := 0
 	for i, env := range envs {
-		body, err := json.Marshal(env)
+		body, err := envelope.Encode(env)
 		if err != nil {
-			return nil, fmt.Errorf("encode event %d: %w", i, err)
+			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
 		if len(body) > MaxBatchBytes {
 			return nil, fmt.Errorf("event %d (group %s) is %d bytes, over the SQS limit", i, env.GroupID(), len(body))

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -339,4 +340,70 @@ func TestPlanDependencies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEveryCharacterThroughFIFO posts webhook bodies holding characters SQS refuses raw (and
+// the emulator refuses above U+FFFD), escaped as Meta writes them and as raw UTF-8, through the
+// real handler, publisher and queue: every body is accepted (200), each event queued once
+// (the raw twin has the same keys), and the texts come back exactly.
+func TestEveryCharacterThroughFIFO(t *testing.T) {
+	t.Parallel()
+	client := testenv.SQS(t)
+	q := testenv.FIFOQueues(t, client, 30, 5)
+	const secret = "fifo-test-secret"
+	var logs bytes.Buffer
+	h := webhook.NewHandler(secret, "verify-token", NewPublisher(client, q.URL, Options{}), slog.New(slog.NewJSONHandler(&logs, nil)))
+	texts := []string{"😂 👍 😮 😢 😡 👋", "👨‍👩‍👧‍👦 🇧🇷 👍🏿", "\ufffe\uffff\u0000\u0001\u007f", "مرحبا\u200f", strings.Repeat("é😂", 500)}
+	var items []string
+	for i, s := range texts {
+		items = append(items, fmt.Sprintf(`{"sender":{"id":"111"},"recipient":{"id":"17841400000000001"},"timestamp":%d,"message":{"mid":"m%d","text":%s}}`, 1763802000000+i, i, jsonString(s, true)),
+			fmt.Sprintf(`{"sender":{"id":"111"},"recipient":{"id":"17841400000000001"},"timestamp":%d,"reaction":{"mid":"m%d","action":"react","reaction":"other","emoji":%s}}`, 1763802000100+i, i, jsonString(s, true)))
+	}
+	escaped := `{"object":"instagram","entry":[{"id":"17841400000000001","time":1763802000500,"messaging":[` + strings.Join(items, ",") + `]}]}`
+	var rawItems []string
+	for i, s := range texts {
+		rawItems = append(rawItems, fmt.Sprintf(`{"sender":{"id":"111"},"recipient":{"id":"17841400000000001"},"timestamp":%d,"message":{"mid":"m%d","text":%s}}`, 1763802000000+i, i, jsonString(s, false)),
+			fmt.Sprintf(`{"sender":{"id":"111"},"recipient":{"id":"17841400000000001"},"timestamp":%d,"reaction":{"mid":"m%d","action":"react","reaction":"other","emoji":%s}}`, 1763802000100+i, i, jsonString(s, false)))
+	}
+	rawBody := `{"object":"instagram","entry":[{"id":"17841400000000001","time":1763802000500,"messaging":[` + strings.Join(rawItems, ",") + `]}]}`
+	for _, body := range []string{escaped, rawBody} {
+		resp, err := h.Handle(context.Background(), post([]byte(body), secret))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("Handle = %d, %v (log %s)", resp.StatusCode, err, logs.String())
+		}
+	}
+	got := receiveAll(t, client, q.URL, 2*len(texts))
+	if len(got) != 2*len(texts) {
+		t.Fatalf("received %d events, want %d (the raw UTF-8 twin deduplicated)", len(got), 2*len(texts))
+	}
+	for _, e := range got {
+		var it struct {
+			Message  struct{ MID, Text string }
+			Reaction struct{ MID, Emoji string }
+		}
+		if err := json.Unmarshal(e.Raw, &it); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		s := it.Message.Text
+		if e.Kind == envelope.KindReaction {
+			s = it.Reaction.Emoji
+			fmt.Sscanf(it.Reaction.MID, "m%d", &n)
+		} else {
+			fmt.Sscanf(it.Message.MID, "m%d", &n)
+		}
+		if s != texts[n] {
+			t.Errorf("%s m%d: text %+q, want %+q", e.Kind, n, s, texts[n])
+		}
+	}
+}
+
+// jsonString writes s as a JSON string: every non-ASCII character escaped like Meta does
+// (escape), or raw UTF-8.
+func jsonString(s string, escape bool) string {
+	b, _ := json.Marshal(s)
+	if escape {
+		return string(envelope.ASCII(b))
+	}
+	return string(b)
 }

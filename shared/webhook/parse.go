@@ -100,10 +100,11 @@ type item struct {
 	raw                                  []byte
 	sender, recipient, timestamp         []byte // ids and timestamp values
 	message, reaction, read, postback    bool   // which event objects are present
-	referral                             bool
+	referral, edit                       bool
 	mid, echo, deleted                   []byte // message fields
 	reactionMid, action, reactionName    []byte // reaction fields
 	emoji, readMid, postbackMid, refName []byte
+	editMid, numEdit                     []byte // message_edit fields
 }
 
 // appendEntry splits the entry[] item at body[e] and returns the index just past it.
@@ -177,7 +178,7 @@ func appendEntry(events []envelope.Envelope, index int, body []byte, e int) ([]e
 		events = append(events, envelope.Envelope{
 			V: envelope.Version, Kind: envelope.KindChange, Source: envelope.SourceChanges,
 			AccountID: account, Timestamp: entryTime,
-			Key: account + "|change|" + hashHex(x.raw), Raw: x.raw,
+			Key: account + "|change|" + canonicalHash(x.raw), Raw: x.raw,
 		})
 	}
 	return events, end, nil
@@ -227,6 +228,8 @@ func walkItem(body []byte, i int, x *item) int {
 			end, x.postback = sub(v, midField, &x.postbackMid)
 		case "referral":
 			end, x.referral = sub(v, refField, &x.refName)
+		case "message_edit":
+			end, x.edit = sub(v, editFields, &x.editMid, &x.numEdit)
 		default:
 			end = skip(body, v)
 		}
@@ -240,6 +243,7 @@ var (
 	refField       = []string{"ref"}
 	messageFields  = []string{"mid", "is_echo", "is_deleted"}
 	reactionFields = []string{"mid", "action", "reaction", "emoji"}
+	editFields     = []string{"mid", "num_edit"}
 )
 
 // classify builds the envelope of one messaging[] or standby[] item.
@@ -264,6 +268,11 @@ func classify(source envelope.Source, account string, entryTime int64, x *item) 
 			}
 			if m != "" && env.ContactID != "" {
 				env.Kind, env.Key = envelope.KindEcho, account+"|echo|"+m
+				if isTrue(x.deleted) {
+					// A business unsend of its own message: its own event, never
+					// deduplicated against the echo it erases.
+					env.Key = account + "|echo-deleted|" + m
+				}
 			}
 		} else if m != "" && env.ContactID != "" {
 			env.Kind, env.Key = envelope.KindMessage, account+"|message|"+m
@@ -284,6 +293,19 @@ func classify(source envelope.Source, account string, entryTime int64, x *item) 
 		if m := text(x.postbackMid); m != "" && env.ContactID != "" {
 			env.Kind, env.Key = envelope.KindPostback, account+"|postback|"+m
 		}
+	case x.edit:
+		// Sent by whoever edited: the customer, or the business (then the contact is the
+		// recipient).
+		if senderID == account {
+			env.ContactID = text(x.recipient)
+			if !validID(env.ContactID) {
+				env.ContactID = ""
+			}
+		}
+		if m := text(x.editMid); m != "" && env.ContactID != "" {
+			env.Kind = envelope.KindEdit
+			env.Key = account + "|edit|" + m + "|" + strconv.FormatInt(integer(x.numEdit), 10) + "|" + stamp
+		}
 	case x.referral:
 		if env.ContactID != "" {
 			env.Kind = envelope.KindReferral
@@ -291,7 +313,7 @@ func classify(source envelope.Source, account string, entryTime int64, x *item) 
 		}
 	}
 	if env.Kind == envelope.KindUnknown {
-		env.Key = account + "|unknown|" + hashHex(x.raw)
+		env.Key = account + "|unknown|" + canonicalHash(x.raw)
 	}
 	return env
 }
@@ -324,6 +346,23 @@ func hashHex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// canonicalHash hashes a JSON value independently of how it was written: escapes (\u00e9 or
+// raw UTF-8, \/ or /), whitespace and key order do not change it. Used for the keys of items
+// that have no id of their own (unknown shapes, change events), which are rare.
+func canonicalHash(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return hashHex(raw)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return hashHex(raw)
+	}
+	return hashHex(b)
+}
+
 // ---- value helpers: each takes a JSON value's bytes (nil when absent) ----
 
 func isNull(v []byte) bool { return len(v) == 0 || string(v) == "null" }
@@ -351,8 +390,12 @@ func text(v []byte) string {
 	return ""
 }
 
-// integer returns a number value as int64 (0 when absent, not a number or out of range).
+// integer returns a number value, or a string holding a number (Meta sends some timestamps
+// as strings), as int64 (0 when absent, not a number or out of range).
 func integer(v []byte) int64 {
+	if len(v) >= 2 && v[0] == '"' {
+		v = []byte(text(v))
+	}
 	if len(v) == 0 || !(v[0] == '-' || '0' <= v[0] && v[0] <= '9') {
 		return 0
 	}

@@ -54,7 +54,17 @@ func TestParseEvents(t *testing.T) {
 			[]want{{envelope.KindPostback, "111", 1763802000007, acct + "|postback|m3"}}},
 		{"referral", itemBody(`{"sender":{"id":"111"},"timestamp":1763802000008,"referral":{"ref":"bio","source":"IGME","type":"OPEN_THREAD"}}`),
 			[]want{{envelope.KindReferral, "111", 1763802000008, acct + "|referral|111|1763802000008|bio"}}},
-		{"unknown field", itemBody(`{"sender":{"id":"111"},"timestamp":1763802000009,"message_edit":{"mid":"m1","text":"x"}}`),
+		{"business unsend (echo with is_deleted)", itemBody(`{"sender":{"id":"` + acct + `"},"recipient":{"id":"222"},"timestamp":1763802000004,"message":{"mid":"m2","is_echo":true,"is_deleted":true}}`),
+			[]want{{envelope.KindEcho, "222", 1763802000004, acct + "|echo-deleted|m2"}}},
+		{"edit", itemBody(`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":1763802000009,"message_edit":{"mid":"m1","text":"x","num_edit":2}}`),
+			[]want{{envelope.KindEdit, "111", 1763802000009, acct + "|edit|m1|2|1763802000009"}}},
+		{"business edit, num_edit as a string", itemBody(`{"sender":{"id":"` + acct + `"},"recipient":{"id":"222"},"timestamp":"1763802000009","message_edit":{"mid":"m1","text":"x","num_edit":"3"}}`),
+			[]want{{envelope.KindEdit, "222", 1763802000009, acct + "|edit|m1|3|1763802000009"}}},
+		{"string timestamp", itemBody(`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":"1763802000012","postback":{"mid":"m4","title":"Go","payload":"P"}}`),
+			[]want{{envelope.KindPostback, "111", 1763802000012, acct + "|postback|m4"}}},
+		{"numeric ids", itemBody(`{"sender":{"id":111},"recipient":{"id":` + acct + `},"timestamp":1763802000013,"message":{"mid":"m5"}}`),
+			[]want{{envelope.KindMessage, "111", 1763802000013, acct + "|message|m5"}}},
+		{"unknown field", itemBody(`{"sender":{"id":"111"},"timestamp":1763802000009,"message_bounce":{"mid":"m1","text":"x"}}`),
 			[]want{{envelope.KindUnknown, "111", 1763802000009, ""}}},
 		{"message without mid", itemBody(`{"sender":{"id":"111"},"timestamp":1763802000009,"message":{"text":"x"}}`),
 			[]want{{envelope.KindUnknown, "111", 1763802000009, ""}}},
@@ -100,7 +110,7 @@ func TestParseEvents(t *testing.T) {
 				}
 				wantKey := w.key
 				if wantKey == "" { // hashed keys
-					wantKey = env.AccountID + "|" + string(w.kind) + "|" + hashHex(env.Raw)
+					wantKey = env.AccountID + "|" + string(w.kind) + "|" + canonicalHash(env.Raw)
 				}
 				if env.Key != wantKey {
 					t.Errorf("event %d key = %q, want %q", i, env.Key, wantKey)
@@ -305,7 +315,7 @@ func FuzzParse(f *testing.F) {
 			if env.Key == "" || !strings.HasPrefix(env.Key, env.AccountID+"|") {
 				t.Fatalf("event %d key %q", i, env.Key)
 			}
-			enc, err := json.Marshal(env)
+			enc, err := envelope.Encode(env)
 			if err != nil {
 				t.Fatalf("event %d does not encode: %v", i, err)
 			}
@@ -334,5 +344,61 @@ func TestValid(t *testing.T) {
 		if got, want := valid([]byte(s)), json.Valid([]byte(s)); got != want {
 			t.Errorf("valid(%.40q) = %v, json.Valid = %v", s, got, want)
 		}
+	}
+}
+
+// TestKeysIgnoreEscaping: the same events written with Meta's escapes (\uXXXX, surrogate
+// pairs, \/) or as raw UTF-8, with other whitespace and key order, get the same keys, so SQS
+// deduplicates a redelivery whatever its spelling; an echo and its unsend, a message and its
+// unsend or edit never share a key.
+func TestKeysIgnoreEscaping(t *testing.T) {
+	t.Parallel()
+	escaped := itemBody(`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":1763802000004,"reaction":{"mid":"m\/2","action":"react","reaction":"love","emoji":"\ud83d\ude02"}},` +
+		`{"sender":{"id":"111"},"timestamp":1763802000008,"referral":{"ref":"caf\u00e9 \ud83c\uddf5\ud83c\uddf9","source":"IGME"}},` +
+		`{"sender":{"id":"111"},"timestamp":1763802000009,"message_bounce":{"text":"\u05e9\u05dc\u05d5\u05dd \ufffe","n":1}}`)
+	raw := itemBody(`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":1763802000004,"reaction":{"mid":"m/2","action":"react","reaction":"love","emoji":"😂"}},` +
+		`{"timestamp":1763802000008,"sender":{"id":"111"},"referral":{"ref":"café 🇵🇹","source":"IGME"}},` +
+		`{"sender":{"id":"111"},"timestamp":1763802000009,"message_bounce":{"n":1, "text":"שלום \uFFFE"}}`)
+	a, err := Parse([]byte(escaped))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Events) != 3 || len(b.Events) != 3 {
+		t.Fatalf("%d and %d events, want 3", len(a.Events), len(b.Events))
+	}
+	for i := range a.Events {
+		if a.Events[i].Key != b.Events[i].Key || a.Events[i].DedupID() != b.Events[i].DedupID() {
+			t.Errorf("event %d: key %q escaped, %q raw", i, a.Events[i].Key, b.Events[i].Key)
+		}
+	}
+	if a.Events[2].Kind != envelope.KindUnknown {
+		t.Errorf("event 2 kind %s, want unknown", a.Events[2].Kind)
+	}
+
+	distinct := Batch{}
+	for _, item := range []string{
+		`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":1,"message":{"mid":"m1","text":"a"}}`,
+		`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":2,"message":{"mid":"m1","is_deleted":true}}`,
+		`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":3,"message_edit":{"mid":"m1","text":"b","num_edit":1}}`,
+		`{"sender":{"id":"111"},"recipient":{"id":"` + acct + `"},"timestamp":4,"message_edit":{"mid":"m1","text":"c","num_edit":2}}`,
+		`{"sender":{"id":"` + acct + `"},"recipient":{"id":"111"},"timestamp":5,"message":{"mid":"m1","is_echo":true,"text":"a"}}`,
+		`{"sender":{"id":"` + acct + `"},"recipient":{"id":"111"},"timestamp":6,"message":{"mid":"m1","is_echo":true,"is_deleted":true}}`,
+	} {
+		p, err := Parse([]byte(itemBody(item)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		distinct.Events = append(distinct.Events, p.Events...)
+	}
+	seen := map[string]bool{}
+	for _, e := range distinct.Events {
+		if seen[e.Key] {
+			t.Errorf("key %q shared by two distinct events", e.Key)
+		}
+		seen[e.Key] = true
 	}
 }
