@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/shared/api"
@@ -18,15 +20,17 @@ import (
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/queue"
+	"github.com/iginbox/iginbox/shared/secrets"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Config is the function's environment.
 type Config struct {
-	APIToken      string // API_TOKEN
+	// Secrets locates the secret holding API_TOKEN and INSTAGRAM_APP_SECRET (signs OAuth
+	// states): SECRETS_ARN, SECRETS_CACHE_TTL.
+	Secrets       secrets.Config
 	TableName     string // TABLE_NAME
 	AppID         string // INSTAGRAM_APP_ID
-	AppSecret     string // INSTAGRAM_APP_SECRET (signs OAuth states)
 	GraphAPIURL   string // GRAPH_API_URL (empty = Meta's hosts)
 	PublicBaseURL string // PUBLIC_BASE_URL (optional redirect base)
 	QueueURL      string // EVENTS_QUEUE_URL: replies' send commands
@@ -37,10 +41,9 @@ type Config struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	e := config.NewEnv(getenv)
 	c := Config{
-		APIToken:      e.Required("API_TOKEN"),
+		Secrets:       secrets.LoadConfig(e),
 		TableName:     e.Required("TABLE_NAME"),
 		AppID:         e.Required("INSTAGRAM_APP_ID"),
-		AppSecret:     e.Required("INSTAGRAM_APP_SECRET"),
 		GraphAPIURL:   e.String("GRAPH_API_URL"),
 		PublicBaseURL: e.String("PUBLIC_BASE_URL"),
 		QueueURL:      e.Required("EVENTS_QUEUE_URL"),
@@ -59,10 +62,14 @@ func main() {
 		log.Error("api init failed", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(srv.HandleRequest)
+	lambda.Start(func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return srv.Get(ctx).HandleRequest(ctx, ev)
+	})
 }
 
-func setup(ctx context.Context, log *slog.Logger) (*api.Server, error) {
+// setup builds the server from the current secrets (read at cold start, then at most every
+// SECRETS_CACHE_TTL: a rotated secret rebuilds it).
+func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*api.Server], error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -72,12 +79,18 @@ func setup(ctx context.Context, log *slog.Logger) (*api.Server, error) {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, AppID: cfg.AppID, AppSecret: cfg.AppSecret})
-	login, err := oauth.New(oauth.Config{AppID: cfg.AppID, AppSecret: cfg.AppSecret, PublicBaseURL: cfg.PublicBaseURL}, gc, st, log)
-	if err != nil {
-		return nil, err
-	}
 	pub := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL, queue.Options{})
-	return api.New(cfg.APIToken, log, api.WithChannels(st, login), api.WithConversations(st),
-		api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: cfg.HumanAgent})), nil
+	cache := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.Secrets, log)
+	return secrets.Build(ctx, cache, func(v secrets.Values) (*api.Server, error) {
+		if err := v.Require(secrets.KeyAPIToken, secrets.KeyAppSecret); err != nil {
+			return nil, err
+		}
+		gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, AppID: cfg.AppID, AppSecret: v.AppSecret})
+		login, err := oauth.New(oauth.Config{AppID: cfg.AppID, AppSecret: v.AppSecret, PublicBaseURL: cfg.PublicBaseURL}, gc, st, log)
+		if err != nil {
+			return nil, err
+		}
+		return api.New(v.APIToken, log, api.WithChannels(st, login), api.WithConversations(st),
+			api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: cfg.HumanAgent})), nil
+	})
 }

@@ -3,21 +3,21 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	full := map[string]string{"API_TOKEN": "tok-secret", "TABLE_NAME": "t", "INSTAGRAM_APP_ID": "id", "INSTAGRAM_APP_SECRET": "app-secret", "EVENTS_QUEUE_URL": "q"}
+	full := map[string]string{"SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:000000000000:secret:app", "SECRETS_CACHE_TTL": "1m", "TABLE_NAME": "t", "INSTAGRAM_APP_ID": "id", "EVENTS_QUEUE_URL": "q"}
 	tests := []struct {
 		name    string
 		drop    string
 		wantErr string
 	}{
 		{"complete", "", ""},
-		{"no api token", "API_TOKEN", "API_TOKEN is required"},
+		{"no secret", "SECRETS_ARN", "SECRETS_ARN is required"},
 		{"no table", "TABLE_NAME", "TABLE_NAME is required"},
 		{"no app id", "INSTAGRAM_APP_ID", "INSTAGRAM_APP_ID is required"},
-		{"no app secret", "INSTAGRAM_APP_SECRET", "INSTAGRAM_APP_SECRET is required"},
 		{"no queue", "EVENTS_QUEUE_URL", "EVENTS_QUEUE_URL is required"},
 	}
 	for _, tc := range tests {
@@ -30,16 +30,13 @@ func TestLoadConfig(t *testing.T) {
 				return full[k]
 			})
 			if tc.wantErr == "" {
-				if err != nil || cfg.APIToken != "tok-secret" || cfg.AppSecret != "app-secret" {
+				if err != nil || cfg.Secrets.ID != full["SECRETS_ARN"] || cfg.Secrets.TTL != time.Minute {
 					t.Fatalf("got %v", err)
 				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
-			}
-			if strings.Contains(err.Error(), "tok-secret") || strings.Contains(err.Error(), "app-secret") {
-				t.Fatalf("config error leaks a secret: %v", err)
 			}
 		})
 	}

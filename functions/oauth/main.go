@@ -8,22 +8,27 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
+	"github.com/iginbox/iginbox/shared/secrets"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Config is the function's environment.
 type Config struct {
-	TableName     string // TABLE_NAME
-	AppID         string // INSTAGRAM_APP_ID
-	AppSecret     string // INSTAGRAM_APP_SECRET
+	TableName string // TABLE_NAME
+	AppID     string // INSTAGRAM_APP_ID
+	// Secrets locates the secret holding INSTAGRAM_APP_SECRET (code exchange, OAuth state
+	// key): SECRETS_ARN, SECRETS_CACHE_TTL.
+	Secrets       secrets.Config
 	GraphAPIURL   string // GRAPH_API_URL (empty = Meta's hosts)
 	FrontendURL   string // FRONTEND_URL
 	PublicBaseURL string // PUBLIC_BASE_URL (optional redirect base)
@@ -35,7 +40,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		TableName:     e.Required("TABLE_NAME"),
 		AppID:         e.Required("INSTAGRAM_APP_ID"),
-		AppSecret:     e.Required("INSTAGRAM_APP_SECRET"),
+		Secrets:       secrets.LoadConfig(e),
 		GraphAPIURL:   e.String("GRAPH_API_URL"),
 		FrontendURL:   e.Required("FRONTEND_URL"),
 		PublicBaseURL: e.String("PUBLIC_BASE_URL"),
@@ -53,10 +58,14 @@ func main() {
 		log.Error("oauth init failed", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(svc.HandleCallback)
+	lambda.Start(func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return svc.Get(ctx).HandleCallback(ctx, ev)
+	})
 }
 
-func setup(ctx context.Context, log *slog.Logger) (*oauth.Service, error) {
+// setup builds the service from the current secrets (read at cold start, then at most every
+// SECRETS_CACHE_TTL: a rotated secret rebuilds it).
+func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*oauth.Service], error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -66,8 +75,14 @@ func setup(ctx context.Context, log *slog.Logger) (*oauth.Service, error) {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, AppID: cfg.AppID, AppSecret: cfg.AppSecret})
-	return oauth.New(oauth.Config{
-		AppID: cfg.AppID, AppSecret: cfg.AppSecret, FrontendURL: cfg.FrontendURL, PublicBaseURL: cfg.PublicBaseURL,
-	}, gc, st, log)
+	cache := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.Secrets, log)
+	return secrets.Build(ctx, cache, func(v secrets.Values) (*oauth.Service, error) {
+		if err := v.Require(secrets.KeyAppSecret); err != nil {
+			return nil, err
+		}
+		gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, AppID: cfg.AppID, AppSecret: v.AppSecret})
+		return oauth.New(oauth.Config{
+			AppID: cfg.AppID, AppSecret: v.AppSecret, FrontendURL: cfg.FrontendURL, PublicBaseURL: cfg.PublicBaseURL,
+		}, gc, st, log)
+	})
 }

@@ -7,7 +7,7 @@ import (
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	full := map[string]string{"TABLE_NAME": "t", "INSTAGRAM_APP_ID": "id", "INSTAGRAM_APP_SECRET": "app-secret", "FRONTEND_URL": "https://app.example/"}
+	full := map[string]string{"TABLE_NAME": "t", "INSTAGRAM_APP_ID": "id", "SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:000000000000:secret:app", "FRONTEND_URL": "https://app.example/"}
 	tests := []struct {
 		name    string
 		drop    string
@@ -16,7 +16,7 @@ func TestLoadConfig(t *testing.T) {
 		{"complete", "", ""},
 		{"no table", "TABLE_NAME", "TABLE_NAME is required"},
 		{"no app id", "INSTAGRAM_APP_ID", "INSTAGRAM_APP_ID is required"},
-		{"no app secret", "INSTAGRAM_APP_SECRET", "INSTAGRAM_APP_SECRET is required"},
+		{"no secret", "SECRETS_ARN", "SECRETS_ARN is required"},
 		{"no frontend", "FRONTEND_URL", "FRONTEND_URL is required"},
 	}
 	for _, tc := range tests {
@@ -34,7 +34,7 @@ func TestLoadConfig(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "app-secret") {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
 		})

@@ -8,16 +8,19 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/shared/archive"
 	"github.com/iginbox/iginbox/shared/queue"
+	"github.com/iginbox/iginbox/shared/secrets"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 
@@ -28,10 +31,14 @@ func main() {
 		log.Error("webhook init failed", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return h.Get(ctx).Handle(ctx, req)
+	})
 }
 
-func setup(ctx context.Context, log *slog.Logger) (*webhook.Handler, error) {
+// setup builds the handler from the current secrets (read at cold start, then at most every
+// SECRETS_CACHE_TTL: a rotated secret rebuilds it).
+func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*webhook.Handler], error) {
 	cfg, err := webhook.LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -50,6 +57,16 @@ func setup(ctx context.Context, log *slog.Logger) (*webhook.Handler, error) {
 		})
 		opts = append(opts, webhook.WithArchive(archive.NewWriter(db, cfg.TableName, cfg.ArchiveDays)))
 	}
+	cache := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.Secrets, log)
+	built, err := secrets.Build(ctx, cache, func(v secrets.Values) (*webhook.Handler, error) {
+		if err := v.Require(secrets.KeyAppSecret, secrets.KeyVerifyToken); err != nil {
+			return nil, err
+		}
+		return webhook.NewHandler(v.AppSecret, v.VerifyToken, pub, log, opts...), nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	log.Info("webhook ready", "config", cfg)
-	return webhook.NewHandler(cfg.AppSecret, cfg.VerifyToken, pub, log, opts...), nil
+	return built, nil
 }

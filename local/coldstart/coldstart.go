@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/localrun"
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
 )
@@ -48,6 +49,12 @@ func Run(ctx context.Context, n int, dist string, measure bool, out io.Writer) e
 	}
 	defer os.RemoveAll(tmp)
 	r := &samtemplate.Resolver{Template: tmpl, Params: params(tmpl), Resource: fakeResource(tmpl)}
+	// The functions read their secrets at cold start: serve them as make dev does.
+	sec, err := localrun.StartSecrets(r)
+	if err != nil {
+		return err
+	}
+	defer sec.Close()
 	if measure {
 		fmt.Fprintf(out, "%-12s %12s %12s %14s\n", "function", "cold best", "cold median", "zip (arm64)")
 	}
@@ -69,7 +76,7 @@ func Run(ctx context.Context, n int, dist string, measure bool, out io.Writer) e
 		if err := build(ctx, root, "./"+f.Dir(), hostBin, runtime.GOOS, runtime.GOARCH); err != nil {
 			return err
 		}
-		env, err := functionEnv(r, f)
+		env, err := functionEnv(r, f, sec.Env())
 		if err != nil {
 			return fmt.Errorf("%s env: %w", f.LogicalID, err)
 		}
@@ -178,7 +185,7 @@ func fakeResource(t *samtemplate.Template) func(id, attr string) (string, error)
 	}
 }
 
-func functionEnv(r *samtemplate.Resolver, f samtemplate.Function) ([]string, error) {
+func functionEnv(r *samtemplate.Resolver, f samtemplate.Function, endpoints []string) ([]string, error) {
 	v, err := r.Resolve(f.Environment)
 	if err != nil {
 		return nil, err
@@ -188,6 +195,7 @@ func functionEnv(r *samtemplate.Resolver, f samtemplate.Function) ([]string, err
 		"AWS_ACCESS_KEY_ID=" + emulator.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + emulator.SecretAccessKey,
 		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:9", "AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9",
 	}
+	env = append(env, endpoints...)
 	for k, val := range m {
 		env = append(env, k+"="+fmt.Sprint(val))
 	}

@@ -115,11 +115,18 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	}
 
 	resolver := &samtemplate.Resolver{Template: tmpl, Params: localrun.ParamValues(params), Resource: localrun.Resources(tmpl, prov)}
+	// Secrets Manager has no local emulator: the stack serves the template's secret itself.
+	sec, err := localrun.StartSecrets(resolver)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = sec.Close() })
+	endpoints := append(emu.Env(), sec.Env()...)
 	pools := map[string]*runtimeapi.Pool{}
 	var coldMu sync.Mutex
 	colds := map[string]time.Duration{}
 	for _, f := range fns {
-		env, err := localrun.FunctionEnv(resolver, f, emu.Env(), graphURL)
+		env, err := localrun.FunctionEnv(resolver, f, endpoints, graphURL)
 		if err != nil {
 			return fmt.Errorf("function %s: %w", f.LogicalID, err)
 		}

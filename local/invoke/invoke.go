@@ -101,7 +101,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return fail(stderr, exitFunction, err)
 	}
 	resolver := &samtemplate.Resolver{Template: tmpl, Params: localrun.ParamValues(params), Resource: localrun.Resources(tmpl, prov)}
-	env, err := localrun.FunctionEnv(resolver, f, endpoints.Env(), "")
+	sec, err := localrun.StartSecrets(resolver)
+	if err != nil {
+		return fail(stderr, exitFunction, err)
+	}
+	defer sec.Close()
+	env, err := localrun.FunctionEnv(resolver, f, append(endpoints.Env(), sec.Env()...), "")
 	if err != nil {
 		return fail(stderr, exitFunction, fmt.Errorf("environment of %s: %w", f.LogicalID, err))
 	}

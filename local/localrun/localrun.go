@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/iginbox/iginbox/local/samtemplate"
+	"github.com/iginbox/iginbox/local/secretsapi"
 )
 
 // UpperSnake turns a parameter name into its environment variable name:
@@ -171,4 +172,37 @@ func GoBuild(ctx context.Context, root, pkg, out string, env []string) error {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, buf.String())
 	}
 	return nil
+}
+
+// StartSecrets serves the template's Secrets Manager secrets (those whose Condition holds)
+// on a loopback port, each under the name !Ref resolves to locally, with its SecretString
+// resolved from the local parameter values: the functions read them through the AWS SDK as
+// they do when deployed. Add the server's Env to the functions' endpoints; Close it when done.
+func StartSecrets(r *samtemplate.Resolver) (*secretsapi.Server, error) {
+	srv := secretsapi.New()
+	for _, id := range r.Template.ResourcesOfType(samtemplate.TypeSecret) {
+		res := r.Template.Resources[id]
+		if cond, ok := res.Raw["Condition"].(string); ok {
+			on, err := r.Condition(cond)
+			if err != nil {
+				return nil, fmt.Errorf("secret %s: %w", id, err)
+			}
+			if !on {
+				continue
+			}
+		}
+		name, err := r.Resource(id, "")
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: %w", id, err)
+		}
+		value, err := r.String(res.Properties["SecretString"])
+		if err != nil {
+			return nil, fmt.Errorf("secret %s: SecretString: %w", id, err)
+		}
+		srv.Add(name, value)
+	}
+	if err := srv.Start(0); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }

@@ -329,4 +329,5 @@ const (
 	TypeLogGroup = "AWS::Logs::LogGroup"
 	TypeAlarm    = "AWS::CloudWatch::Alarm"
 	TypeHTTPAPI  = "AWS::Serverless::HttpApi"
+	TypeSecret   = "AWS::SecretsManager::Secret"
 )

@@ -103,7 +103,7 @@ func TestArchive(t *testing.T) {
 
 func TestLoadConfigArchive(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"INSTAGRAM_APP_SECRET": "s", "INSTAGRAM_VERIFY_TOKEN": "v", "EVENTS_QUEUE_URL": "q"}
+	base := map[string]string{"SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:000000000000:secret:x", "EVENTS_QUEUE_URL": "q"}
 	tests := []struct {
 		name     string
 		env      map[string]string

@@ -25,6 +25,7 @@ import (
 	"github.com/iginbox/iginbox/shared/archive"
 	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/secrets"
 )
 
 // MaxBodyBytes bounds a webhook body (after base64 decoding). Meta batches up to 1000 updates.
@@ -49,9 +50,10 @@ const ArchiveTimeout = 2 * time.Second
 
 // Config is the webhook function's configuration, read once from the environment.
 type Config struct {
-	AppSecret   string // INSTAGRAM_APP_SECRET: signs every POST
-	VerifyToken string // INSTAGRAM_VERIFY_TOKEN: answers the GET handshake
-	QueueURL    string // EVENTS_QUEUE_URL: the events FIFO queue
+	// Secrets locates the secret holding the app secret (signs every POST) and the verify
+	// token (answers the GET handshake): SECRETS_ARN, SECRETS_CACHE_TTL.
+	Secrets  secrets.Config
+	QueueURL string // EVENTS_QUEUE_URL: the events FIFO queue
 	// ArchiveDays is WEBHOOK_ARCHIVE_DAYS: how long accepted bodies are kept in the table
 	// (default 7; 0 turns the archive off).
 	ArchiveDays int
@@ -65,8 +67,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	days, daysErr := archive.ParseDays(e.String("WEBHOOK_ARCHIVE_DAYS")) // trims; 0 turns the archive off
 	e.Add(daysErr)
 	c := Config{
-		AppSecret:   e.Required("INSTAGRAM_APP_SECRET"),
-		VerifyToken: e.Required("INSTAGRAM_VERIFY_TOKEN"),
+		Secrets:     secrets.LoadConfig(e),
 		QueueURL:    e.Required("EVENTS_QUEUE_URL"),
 		ArchiveDays: days,
 		TableName:   e.String("TABLE_NAME"),
@@ -80,10 +81,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// LogValue keeps the secrets out of logs should a Config ever be logged.
+// LogValue is what a log line shows of a Config.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("queue_url", c.QueueURL), slog.Int("archive_days", c.ArchiveDays),
-		slog.String("app_secret", "[redacted]"), slog.String("verify_token", "[redacted]"))
+		slog.String("secrets_arn", c.Secrets.ID))
 }
 
 // Handler is the webhook's Lambda handler.

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/secrets"
 )
 
 const (
@@ -250,25 +251,19 @@ func TestSecretsNeverLogged(t *testing.T) {
 			t.Errorf("responses contain %q", secret)
 		}
 	}
-	cfg := Config{AppSecret: testSecret, VerifyToken: testToken, QueueURL: "http://q"}
-	var cfgLog bytes.Buffer
-	slog.New(slog.NewJSONHandler(&cfgLog, nil)).Info("config", "config", cfg)
-	if strings.Contains(cfgLog.String(), testSecret) || strings.Contains(cfgLog.String(), testToken) {
-		t.Errorf("logging Config leaks a secret: %s", cfgLog.String())
-	}
 }
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	full := map[string]string{"INSTAGRAM_APP_SECRET": "s3cret-value", "INSTAGRAM_VERIFY_TOKEN": "tok-value", "EVENTS_QUEUE_URL": "http://127.0.0.1:4566/000000000000/events.fifo", "TABLE_NAME": "iginbox-test"}
+	full := map[string]string{"SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:000000000000:secret:iginbox/test/app", "EVENTS_QUEUE_URL": "http://127.0.0.1:4566/000000000000/events.fifo", "TABLE_NAME": "iginbox-test"}
 	tests := []struct {
 		name    string
 		drop    []string
 		wantErr []string
 	}{
 		{"complete", nil, nil},
-		{"missing secret", []string{"INSTAGRAM_APP_SECRET"}, []string{"INSTAGRAM_APP_SECRET"}},
-		{"missing all", []string{"INSTAGRAM_APP_SECRET", "INSTAGRAM_VERIFY_TOKEN", "EVENTS_QUEUE_URL"}, []string{"INSTAGRAM_APP_SECRET", "INSTAGRAM_VERIFY_TOKEN", "EVENTS_QUEUE_URL"}},
+		{"missing secret", []string{"SECRETS_ARN"}, []string{"SECRETS_ARN"}},
+		{"missing all", []string{"SECRETS_ARN", "EVENTS_QUEUE_URL"}, []string{"SECRETS_ARN", "EVENTS_QUEUE_URL"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,7 +277,7 @@ func TestLoadConfig(t *testing.T) {
 			}
 			cfg, err := LoadConfig(func(k string) string { return env[k] })
 			if tc.wantErr == nil {
-				if err != nil || cfg.AppSecret != full["INSTAGRAM_APP_SECRET"] || cfg.VerifyToken != full["INSTAGRAM_VERIFY_TOKEN"] || cfg.QueueURL != full["EVENTS_QUEUE_URL"] {
+				if err != nil || cfg.Secrets.ID != full["SECRETS_ARN"] || cfg.Secrets.TTL != secrets.DefaultTTL || cfg.QueueURL != full["EVENTS_QUEUE_URL"] {
 					t.Fatalf("LoadConfig = %+v, %v", cfg, err)
 				}
 				return
@@ -294,9 +289,6 @@ func TestLoadConfig(t *testing.T) {
 				if !strings.Contains(err.Error(), name) {
 					t.Errorf("error %q does not name %s", err, name)
 				}
-			}
-			if strings.Contains(err.Error(), "s3cret-value") {
-				t.Error("error leaks the secret")
 			}
 		})
 	}
