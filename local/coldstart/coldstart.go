@@ -154,7 +154,7 @@ func params(t *samtemplate.Template) map[string]string {
 			continue
 		}
 		switch {
-		case p.Default != nil && *p.Default != "":
+		case p.Default != nil && (*p.Default != "" || strings.HasSuffix(name, "Arn")): // no existing resources
 			out[name] = *p.Default
 		case strings.HasSuffix(name, "Url") || strings.HasSuffix(name, "Uri"):
 			out[name] = "http://127.0.0.1:9/" + strings.ToLower(name)
