@@ -219,3 +219,121 @@ Outputs:
 func equalYAML(a, b any) bool {
 	return strings.Join(refs(a), ",") == strings.Join(refs(b), ",") && len(refs(a)) > 0
 }
+
+// concurrencyProblems lists functions without a reserved concurrency setting (a conditional
+// one is fine: a new account cannot reserve any) and SQS event sources without
+// ScalingConfig.MaximumConcurrency.
+func concurrencyProblems(t *samtemplate.Template) []string {
+	fns, err := t.Functions()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, f := range fns {
+		if f.Properties["ReservedConcurrentExecutions"] == nil {
+			out = append(out, f.LogicalID+" has no ReservedConcurrentExecutions")
+		}
+		for _, e := range f.Events {
+			if e.Type == samtemplate.EventSQS && mapOf(e.Properties["ScalingConfig"])["MaximumConcurrency"] == nil {
+				out = append(out, f.LogicalID+"."+e.Name+" has no ScalingConfig.MaximumConcurrency")
+			}
+		}
+	}
+	return out
+}
+
+// alarmProblems lists alarms that may notify no one: AlarmActions missing, empty, or
+// conditional on AWS::NoValue, or an action that is no SNS topic of the stack or parameter.
+func alarmProblems(t *samtemplate.Template) []string {
+	var out []string
+	for _, id := range t.ResourcesOfType(samtemplate.TypeAlarm) {
+		actions, isList := t.Resources[id].Properties["AlarmActions"].([]any)
+		if !isList || len(actions) == 0 {
+			out = append(out, id+" has no AlarmActions list")
+			continue
+		}
+		for _, a := range actions {
+			names := refs(a)
+			if len(names) == 0 {
+				out = append(out, id+" has an action that names no topic")
+			}
+			for _, n := range names {
+				_, param := t.Parameters[n]
+				switch {
+				case n == "AWS::NoValue":
+					out = append(out, id+" has an action that may be AWS::NoValue")
+				case param:
+				case t.Resources[n].Type != "AWS::SNS::Topic":
+					out = append(out, id+" notifies "+n+", which is not an SNS topic")
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestTemplateConcurrencyAndAlarms(t *testing.T) {
+	t.Parallel()
+	tmpl, _ := loadRepo(t)
+	for _, p := range append(concurrencyProblems(tmpl), alarmProblems(tmpl)...) {
+		t.Error(p)
+	}
+	if len(tmpl.ResourcesOfType(samtemplate.TypeAlarm)) < 8 {
+		t.Errorf("alarms = %v; want DLQ depth, queue age, processor errors and throttles, webhook 5xx, re-auth, refresh failures, refresher DLQ",
+			tmpl.ResourcesOfType(samtemplate.TypeAlarm))
+	}
+	api := tmpl.Resources["HttpApi"].Properties
+	rs := mapOf(api["DefaultRouteSettings"])
+	if rs["ThrottlingBurstLimit"] == nil || rs["ThrottlingRateLimit"] == nil {
+		t.Errorf("HttpApi DefaultRouteSettings = %v, want ThrottlingBurstLimit and ThrottlingRateLimit", rs)
+	}
+}
+
+func TestConcurrencyAndAlarmChecksRejectGaps(t *testing.T) {
+	t.Parallel()
+	tmpl := parseTemplate(t, `
+Parameters:
+  TopicArn: {Type: String, Default: ''}
+Conditions:
+  HasTopic: !Not [!Equals [!Ref TopicArn, '']]
+Resources:
+  Q: {Type: AWS::SQS::Queue}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        E: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}
+  Ok:
+    Type: AWS::Serverless::Function
+    Properties:
+      ReservedConcurrentExecutions: !If [HasTopic, 5, !Ref 'AWS::NoValue']
+      Events:
+        E: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn, ScalingConfig: {MaximumConcurrency: 2}}}
+  None: {Type: AWS::CloudWatch::Alarm, Properties: {}}
+  Maybe:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {AlarmActions: !If [HasTopic, [!Ref TopicArn], !Ref 'AWS::NoValue']}
+  MaybeInList:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {AlarmActions: [!If [HasTopic, !Ref TopicArn, !Ref 'AWS::NoValue']]}
+  ToQueue:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {AlarmActions: [!Ref Q]}
+  Good:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {AlarmActions: [!Ref TopicArn]}
+`)
+	got := append(concurrencyProblems(tmpl), alarmProblems(tmpl)...)
+	want := []string{
+		"Fn has no ReservedConcurrentExecutions",
+		"Fn.E has no ScalingConfig.MaximumConcurrency",
+		"Maybe has no AlarmActions list",
+		"MaybeInList has an action that may be AWS::NoValue",
+		"None has no AlarmActions list",
+		"ToQueue notifies Q, which is not an SNS topic",
+	}
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
