@@ -115,3 +115,8 @@ load: tools ## load test: ≥10k signed events, 500 conversations, duplicates; e
 .PHONY: test-stack
 test-stack: tools ## only the end-to-end tests through the local stack (also part of make test)
 	$(GO) test -race -count=1 -run '^(TestEndToEnd|TestDevstackServesAndStopsOnSIGINT)$$' -v ./local/devstack
+
+COST_ARGS    ?=
+.PHONY: cost
+cost: tools ## DynamoDB/SQS/Lambda/HTTP API/log units per event kind and reply part, in $ at AWS list prices (COST_ARGS="-events 40 -replies 10"; docs/cost.md)
+	$(GO) run ./cmd/cost $(COST_ARGS)
