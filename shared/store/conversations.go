@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
+	"strconv"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -118,58 +119,27 @@ type ConversationPage struct {
 	Next          string // empty on the last page
 }
 
-// ListConversations pages through conversations by last activity, newest first.
+// ListConversations pages through conversations by last activity, newest first. With a
+// channel it reads that channel's gsi1 partition; without, it merges the ConversationShards
+// partitions of gsi2 (see listAllConversations).
 func (s *Store) ListConversations(ctx context.Context, q ConversationQuery) (ConversationPage, error) {
 	var page ConversationPage
-	index, pkName, skName, pkValue := IndexGSI2, "gsi2pk", "gsi2sk", allConvsPK
-	if q.ChannelID != "" {
-		index, pkName, skName, pkValue = IndexGSI1, "gsi1pk", "gsi1sk", channelConvsPK(q.ChannelID)
-	}
-	var start map[string]types.AttributeValue
-	if q.After != "" {
-		if !activitySKPattern.MatchString(q.After) {
-			return page, ErrInvalidCursor
-		}
-		id := q.After[strings.IndexByte(q.After, '#')+1:]
-		start = key(conversationKey(id))
-		start[pkName] = &types.AttributeValueMemberS{Value: pkValue}
-		start[skName] = &types.AttributeValueMemberS{Value: q.After}
-	}
-	b := expression.NewBuilder().WithKeyCondition(expression.Key(pkName).Equal(expression.Value(pkValue)))
-	if q.Status != "" {
-		b = b.WithFilter(expression.Name("status").Equal(expression.Value(q.Status)))
-	}
-	expr, err := b.Build()
-	if err != nil {
-		return page, fmt.Errorf("list conversations: %w", err)
+	if q.After != "" && !activitySKPattern.MatchString(q.After) {
+		return page, ErrInvalidCursor
 	}
 	limit := max(q.Limit, 1)
-	var got []Conversation
-	for {
-		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			IndexName:                 aws.String(index),
-			KeyConditionExpression:    expr.KeyCondition(),
-			FilterExpression:          expr.Filter(),
-			ExpressionAttributeNames:  expr.Names(),
-			ExpressionAttributeValues: expr.Values(),
-			ExclusiveStartKey:         start,
-			ScanIndexForward:          aws.Bool(false),
-			Limit:                     aws.Int32(int32(limit + 1)),
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-		})
-		if err != nil {
-			return page, fmt.Errorf("list conversations: %w", err)
-		}
-		var batch []Conversation
-		if err := attributevalue.UnmarshalListOfMaps(res.Items, &batch); err != nil {
-			return page, fmt.Errorf("decode conversations: %w", err)
-		}
-		got = append(got, batch...)
-		if len(got) > limit || res.LastEvaluatedKey == nil {
-			break
-		}
-		start = res.LastEvaluatedKey
+	var (
+		got []Conversation
+		err error
+	)
+	if q.ChannelID != "" {
+		it := s.activityIterator(IndexGSI1, "gsi1pk", "gsi1sk", channelConvsPK(q.ChannelID), q, limit)
+		got, err = mergeActivity(ctx, []*activityIterator{it}, limit+1)
+	} else {
+		got, err = s.listAllConversations(ctx, q, limit)
+	}
+	if err != nil {
+		return page, fmt.Errorf("list conversations: %w", err)
 	}
 	if len(got) > limit {
 		got = got[:limit]
@@ -178,6 +148,119 @@ func (s *Store) ListConversations(ctx context.Context, q ConversationQuery) (Con
 	}
 	page.Conversations = got
 	return page, nil
+}
+
+// listAllConversations reads every shard's partition from the cursor on, concurrently, and
+// merges them newest first. A page of n costs one Query of up to n+1 items per shard (more
+// only when a status filter leaves a shard's first page short).
+func (s *Store) listAllConversations(ctx context.Context, q ConversationQuery, limit int) ([]Conversation, error) {
+	its := make([]*activityIterator, ConversationShards)
+	errs := make([]error, ConversationShards)
+	var wg sync.WaitGroup
+	for i := range its {
+		its[i] = s.activityIterator(IndexGSI2, "gsi2pk", "gsi2sk", allConvsPK(strconv.FormatInt(int64(i), 16)), q, limit)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = its[i].head(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return mergeActivity(ctx, its, limit+1)
+}
+
+// activityIterator walks one activity partition newest first, from the cursor on.
+type activityIterator struct {
+	s     *Store
+	index string
+	expr  expression.Expression
+	err   error
+	page  int32
+	start map[string]types.AttributeValue
+	buf   []Conversation
+	done  bool
+}
+
+func (s *Store) activityIterator(index, pkName, skName, pk string, q ConversationQuery, limit int) *activityIterator {
+	kc := expression.Key(pkName).Equal(expression.Value(pk))
+	if q.After != "" {
+		// The position is the last conversation's activity key, unique (ms#id): everything
+		// after it in this order sorts strictly below it.
+		kc = kc.And(expression.Key(skName).LessThan(expression.Value(q.After)))
+	}
+	b := expression.NewBuilder().WithKeyCondition(kc)
+	if q.Status != "" {
+		b = b.WithFilter(expression.Name("status").Equal(expression.Value(q.Status)))
+	}
+	expr, err := b.Build()
+	return &activityIterator{s: s, index: index, expr: expr, err: err, page: int32(limit + 1)}
+}
+
+// head returns the next conversation without consuming it (nil at the end).
+func (it *activityIterator) head(ctx context.Context) (*Conversation, error) {
+	if it.err != nil {
+		return nil, it.err
+	}
+	for len(it.buf) == 0 && !it.done {
+		res, err := it.s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(it.s.table),
+			IndexName:                 aws.String(it.index),
+			KeyConditionExpression:    it.expr.KeyCondition(),
+			FilterExpression:          it.expr.Filter(),
+			ExpressionAttributeNames:  it.expr.Names(),
+			ExpressionAttributeValues: it.expr.Values(),
+			ExclusiveStartKey:         it.start,
+			ScanIndexForward:          aws.Bool(false),
+			Limit:                     aws.Int32(it.page),
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &it.buf); err != nil {
+			return nil, fmt.Errorf("decode conversations: %w", err)
+		}
+		it.start, it.done = res.LastEvaluatedKey, res.LastEvaluatedKey == nil
+	}
+	if len(it.buf) == 0 {
+		return nil, nil
+	}
+	return &it.buf[0], nil
+}
+
+// newerActivity orders conversations as their activity keys do, newest first.
+func newerActivity(a, b *Conversation) bool {
+	if a.LastActivityMS != b.LastActivityMS {
+		return a.LastActivityMS > b.LastActivityMS
+	}
+	return a.ID > b.ID
+}
+
+// mergeActivity takes up to n conversations from the iterators, newest activity first.
+func mergeActivity(ctx context.Context, its []*activityIterator, n int) ([]Conversation, error) {
+	var out []Conversation
+	for len(out) < n {
+		var best *activityIterator
+		var bestHead *Conversation
+		for _, it := range its {
+			h, err := it.head(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if h != nil && (bestHead == nil || newerActivity(h, bestHead)) {
+				best, bestHead = it, h
+			}
+		}
+		if best == nil {
+			break
+		}
+		out = append(out, *bestHead)
+		best.buf = best.buf[1:]
+	}
+	return out, nil
 }
 
 // MessagePage is one page of messages.

@@ -223,7 +223,14 @@ func ActivitySK(lastActivityMS int64, id string) string {
 
 func channelConvsPK(accountID string) string { return "CH#" + accountID + "#CONVS" }
 
-const allConvsPK = "CONVS"
+// ConversationShards is the number of gsi2 partitions the conversations of all channels are
+// spread over: CONVS#0 … CONVS#f, the first hex digit of the conversation id (a hash, so
+// uniform). Every conversation update writes its activity key; with one partition for
+// everything, every channel's traffic would land on the same index partition.
+const ConversationShards = 16
+
+// allConvsPK is the gsi2 partition of conversation id (see ConversationShards).
+func allConvsPK(id string) string { return "CONVS#" + id[:1] }
 
 func key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
@@ -436,7 +443,7 @@ func (t *Tx) CreateConversation(c Conversation) {
 	item["type"] = &types.AttributeValueMemberS{Value: "conversation"}
 	item["gsi1pk"] = &types.AttributeValueMemberS{Value: channelConvsPK(c.ChannelID)}
 	item["gsi1sk"] = &types.AttributeValueMemberS{Value: ask}
-	item["gsi2pk"] = &types.AttributeValueMemberS{Value: allConvsPK}
+	item["gsi2pk"] = &types.AttributeValueMemberS{Value: allConvsPK(c.ID)}
 	item["gsi2sk"] = &types.AttributeValueMemberS{Value: ask}
 	t.put(item, expression.AttributeNotExists(expression.Name("pk")))
 }
