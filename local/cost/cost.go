@@ -28,8 +28,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -39,6 +37,7 @@ import (
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
+	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
@@ -126,8 +125,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		cleanups = append(cleanups, func() { _ = emu.Stop() })
 		ddbURL, sqsURL = emu.DynamoDBURL, emu.SQSURL
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	awsCfg, err := emulator.AWSConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +210,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	resolver := &samtemplate.Resolver{Template: tmpl, Params: localrun.ParamValues(params), Resource: localrun.Resources(tmpl, prov)}
 	endpoints := []string{
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbSrv.URL, "AWS_ENDPOINT_URL_SQS=" + sqsSrv.URL,
-		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"AWS_REGION=" + emulator.Region, "AWS_DEFAULT_REGION=" + emulator.Region,
+		"AWS_ACCESS_KEY_ID=" + emulator.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + emulator.SecretAccessKey,
 	}
 	res := &Result{Recorder: rec, Memory: map[string]int{}}
 	fnByName := map[string]samtemplate.Function{}
@@ -263,15 +262,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	// The event source mapping of the processor.
 	var inflight atomic.Int64
+	processor := sqspoll.Invoke(recorded{invokers["processor"], rec})
+	poller := &sqspoll.Poller{
+		Function: "processor", QueueURL: eventsQueue.URL, QueueARN: eventsQueue.ARN, BatchSize: processorBatch,
+		SQS: esm, WaitSeconds: 1, ReportBatchItemFailures: true,
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			inflight.Add(1)
+			defer inflight.Add(-1)
+			return processor(ctx, ev)
+		},
+	}
 	pollCtx, stopPoll := context.WithCancel(context.Background())
 	var pollWG sync.WaitGroup
 	pollWG.Add(1)
-	go func() {
-		defer pollWG.Done()
-		for pollCtx.Err() == nil {
-			poll(pollCtx, esm, eventsQueue, max(processorBatch, 1), rec, invokers["processor"], &inflight)
-		}
-	}()
+	go func() { defer pollWG.Done(); poller.Run(pollCtx) }()
 	cleanups = append(cleanups, func() { stopPoll(); pollWG.Wait() })
 
 	st := store.New(db, prov.Tables[firstKey(prov.Tables)])
@@ -316,6 +320,16 @@ func (in invoker) invoke(ctx context.Context, rec *Recorder, payload []byte) ([]
 	return out, err
 }
 
+// recorded is an invoker as a sqspoll.Invoker.
+type recorded struct {
+	in  invoker
+	rec *Recorder
+}
+
+func (r recorded) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return r.in.invoke(ctx, r.rec, payload)
+}
+
 // invokeHTTP plays API Gateway (HTTP API, payload 2.0) in front of a function.
 func invokeHTTP(ctx context.Context, rec *Recorder, fn invoker, method, path string, h http.Header, body []byte) (int, string, error) {
 	rec.with(func(u *Usage) { u.HTTPRequests++ })
@@ -338,47 +352,6 @@ func invokeHTTP(ctx context.Context, rec *Recorder, fn invoker, method, path str
 		return 0, "", fmt.Errorf("%s: answer: %w", fn.name, err)
 	}
 	return resp.StatusCode, resp.Body, nil
-}
-
-// poll is one long poll of the event source mapping: receive, invoke, delete what succeeded.
-func poll(ctx context.Context, sq *sqs.Client, q samtemplate.QueueInfo, batch int, rec *Recorder, fn invoker, inflight *atomic.Int64) {
-	out, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(q.URL), MaxNumberOfMessages: int32(batch), WaitTimeSeconds: 1,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-	})
-	if err != nil || len(out.Messages) == 0 {
-		if err != nil && ctx.Err() == nil {
-			time.Sleep(100 * time.Millisecond)
-		}
-		return
-	}
-	inflight.Add(1)
-	defer inflight.Add(-1)
-	var ev events.SQSEvent
-	for _, m := range out.Messages {
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: q.ARN, AWSRegion: "us-east-1"})
-	}
-	payload, _ := json.Marshal(ev)
-	resp, err := fn.invoke(ctx, rec, payload)
-	if err != nil {
-		return // the whole batch comes back after the visibility timeout
-	}
-	var sr events.SQSEventResponse
-	_ = json.Unmarshal(resp, &sr)
-	failed := map[string]bool{}
-	for _, f := range sr.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	var del []sqstypes.DeleteMessageBatchRequestEntry
-	for i, m := range out.Messages {
-		if !failed[aws.ToString(m.MessageId)] {
-			del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-	if len(del) > 0 {
-		_, _ = sq.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: del})
-	}
 }
 
 // waitIdle waits until the events queue is empty, nothing is being processed and the

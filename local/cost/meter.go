@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"math"
 	"net/http"
 	"net/http/httputil"
@@ -167,6 +168,7 @@ func (r *Recorder) AWSProxy(target string) (http.Handler, error) {
 		return nil, err
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // a long poll cut short at the end of a run
 	inner := rp.Director
 	rp.Director = func(req *http.Request) {
 		inner(req)

@@ -152,7 +152,7 @@ func (s *scenario) replies(ctx context.Context, contacts []string, progress func
 		if id == "" {
 			return fmt.Errorf("reply: no conversation for contact %s", contacts[i%len(contacts)])
 		}
-		body := `{"text":"Yes! Here are two photos of the blue one","attachments":[{"type":"image","url":"https://example.com/blue-front.jpg"},{"type":"image","url":"https://example.com/blue-back.jpg"}]}`
+		body := `{"text":"Yes! Here are two photos of the blue one 🙂","attachments":[{"type":"image","url":"https://example.com/blue-front.jpg"},{"type":"image","url":"https://example.com/blue-back.jpg"}]}`
 		h := http.Header{"Authorization": {"Bearer " + s.apiToken}, "Content-Type": {"application/json"}, "Idempotency-Key": {fmt.Sprintf("cost-reply-%d", i)}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.front+"/api/conversations/"+id+"/messages", strings.NewReader(body))
 		if err != nil {
