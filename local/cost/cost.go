@@ -132,32 +132,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ddbURL) })
 	sq := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsURL) })
 
-	suffix := fmt.Sprintf("cost-%d", time.Now().UnixNano()%1e9)
 	noEnv := func(string) string { return "" }
 	params := localrun.ResolveParams(tmpl, noEnv, "http://127.0.0.1:3000", "")
-	prov, err := samtemplate.Provision(ctx, db, sq, tmpl, samtemplate.ProvisionOptions{
-		Params:    map[string]string{"Stage": params["Stage"].Value},
-		TableName: func(id string) string { return "iginbox-" + suffix },
-		QueueName: func(id, name string) string {
-			n := suffix + "-" + id
-			if strings.HasSuffix(name, ".fifo") {
-				n += ".fifo"
-			}
-			return n
-		},
-	})
+	prov, err := samtemplate.Provision(ctx, db, sq, tmpl, samtemplate.UniqueNames("cost", samtemplate.ProvisionOptions{
+		Params: map[string]string{"Stage": params["Stage"].Value},
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
-	cleanups = append(cleanups, func() {
-		bg := context.Background()
-		for _, q := range prov.Queues {
-			_, _ = sq.DeleteQueue(bg, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)})
-		}
-		for _, t := range prov.Tables {
-			_, _ = db.DeleteTable(bg, &dynamodb.DeleteTableInput{TableName: aws.String(t)})
-		}
-	})
+	cleanups = append(cleanups, func() { prov.Delete(context.Background(), db, sq) })
 	progress("table and queues created from template.yaml")
 
 	rec := NewRecorder()

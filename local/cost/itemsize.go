@@ -101,7 +101,9 @@ func getItemSize(ctx context.Context, endpoint, table string, key map[string]map
 		return 0
 	}
 	defer resp.Body.Close()
-	var out struct{ Item map[string]map[string]json.RawMessage }
+	var out struct {
+		Item map[string]map[string]json.RawMessage
+	}
 	if json.NewDecoder(resp.Body).Decode(&out) != nil {
 		return 0
 	}

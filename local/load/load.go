@@ -475,31 +475,14 @@ func inProcess(ctx context.Context, o options) (*stack, error) {
 		stop()
 		return nil, err
 	}
-	suffix := fmt.Sprintf("load-%d", time.Now().UnixNano()%1e9)
-	prov, err := samtemplate.Provision(ctx, db, sq, tmpl, samtemplate.ProvisionOptions{
-		Params:    map[string]string{"Stage": "load"},
-		TableName: func(id string) string { return "iginbox-" + suffix },
-		QueueName: func(id, name string) string {
-			n := suffix + "-" + id
-			if strings.HasSuffix(name, ".fifo") {
-				n += ".fifo"
-			}
-			return n
-		},
-	})
+	prov, err := samtemplate.Provision(ctx, db, sq, tmpl, samtemplate.UniqueNames("load", samtemplate.ProvisionOptions{
+		Params: map[string]string{"Stage": "load"},
+	}))
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("provision: %w", err)
 	}
-	stops = append(stops, func() {
-		bg := context.Background()
-		for _, q := range prov.Queues {
-			_, _ = sq.DeleteQueue(bg, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)})
-		}
-		for _, t := range prov.Tables {
-			_, _ = db.DeleteTable(bg, &dynamodb.DeleteTableInput{TableName: aws.String(t)})
-		}
-	})
+	stops = append(stops, func() { prov.Delete(context.Background(), db, sq) })
 	var queueURL string
 	for id, q := range prov.Queues {
 		if strings.HasSuffix(q.Name, ".fifo") && tmpl.Resources[id].Properties["RedrivePolicy"] != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -391,4 +392,30 @@ func createQueue(ctx context.Context, sq *sqs.Client, def QueueDefinition) (Queu
 		return QueueInfo{}, fmt.Errorf("queue %s arn: %w", def.Name, err)
 	}
 	return QueueInfo{Name: def.Name, URL: aws.ToString(out.QueueUrl), ARN: attrs.Attributes["QueueArn"]}, nil
+}
+
+// UniqueNames sets o's TableName and QueueName so that one run's table and queues do not
+// collide with another's on shared emulators: "iginbox-<prefix>-<n>" for the table and
+// "<prefix>-<n>-<LogicalID>" (plus ".fifo" for FIFO queues) for queues.
+func UniqueNames(prefix string, o ProvisionOptions) ProvisionOptions {
+	run := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)
+	o.TableName = func(string) string { return "iginbox-" + run }
+	o.QueueName = func(id, name string) string {
+		n := run + "-" + id
+		if strings.HasSuffix(name, ".fifo") {
+			n += ".fifo"
+		}
+		return n
+	}
+	return o
+}
+
+// Delete removes what Provision created (best effort: the emulators die with the run anyway).
+func (p *Provisioned) Delete(ctx context.Context, db *dynamodb.Client, sq *sqs.Client) {
+	for _, q := range p.Queues {
+		_, _ = sq.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)})
+	}
+	for _, t := range p.Tables {
+		_, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(t)})
+	}
 }
