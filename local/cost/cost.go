@@ -196,6 +196,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		"AWS_REGION=" + emulator.Region, "AWS_DEFAULT_REGION=" + emulator.Region,
 		"AWS_ACCESS_KEY_ID=" + emulator.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + emulator.SecretAccessKey,
 	}
+	// Secrets Manager has no emulator: serve the template's secret as the local stack does.
+	sec, err := localrun.StartSecrets(resolver)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { _ = sec.Close() })
+	endpoints = append(endpoints, sec.Env()...)
 	res := &Result{Recorder: rec, Memory: map[string]int{}}
 	fnByName := map[string]samtemplate.Function{}
 	for _, f := range fns {

@@ -25,6 +25,11 @@ const (
 
 	// CloudWatch Logs: ingestion (Standard log class), $ per GB.
 	LogsIngestGB = 0.50
+
+	// Secrets Manager: $ per secret-month and per API call. The functions read their one
+	// secret at cold start and then every 5 minutes at most.
+	SecretMonth   = 0.40
+	SecretAPICall = 0.05 / 10000
 )
 
 // Dollars is the cost of one event (or reply part) by service.
@@ -78,8 +83,14 @@ const (
 	IdleReceivesPerDay = IdlePollers * 86400 / 20
 )
 
-// FixedMonthly is what the stack costs in a 30-day month with no traffic: the idle polls
-// and the refresher (4 runs a day, a few requests each; under a cent).
+// WarmContainers: function instances assumed warm around the clock, each re-reading the
+// secret every 5 minutes.
+const WarmContainers = 5
+
+// FixedMonthly is what the stack costs in a 30-day month with no traffic: the idle polls,
+// the secret and its reads, and the refresher (4 runs a day, a few requests each; under a
+// cent, left out).
 func FixedMonthly() float64 {
-	return float64(IdleReceivesPerDay*30) * SQSFIFORequest
+	secretReads := float64(WarmContainers * 12 * 24 * 30)
+	return float64(IdleReceivesPerDay*30)*SQSFIFORequest + SecretMonth + secretReads*SecretAPICall
 }

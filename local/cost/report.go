@@ -121,7 +121,7 @@ func Write(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "\n## A business receiving %d messages a day\n\n", InboundPerDay)
 	fmt.Fprintf(w, "Mix per day: %s.\n\n", mixText())
 	fmt.Fprintf(w, "| | DynamoDB | SQS | Lambda | HTTP API | Logs | total |\n| --- | --- | --- | --- | --- | --- | --- |\n")
-	fmt.Fprintf(w, "| per 30-day month | %.2f | %.2f | %.2f | %.2f | %.2f | **%.2f** (+ %.2f idle polling) |\n",
+	fmt.Fprintf(w, "| per 30-day month | %.2f | %.2f | %.2f | %.2f | %.2f | **%.2f** (+ %.2f fixed: idle polling, the secret) |\n",
 		month.DynamoDB, month.SQS, month.Lambda, month.HTTPAPI, month.Logs, month.Total(), fixed)
 	fmt.Fprintf(w, "| per million inbound messages, all-in (replies, reads, reactions, echoes, retries included) | %.2f | %.2f | %.2f | %.2f | %.2f | **%.2f** |\n",
 		perInbound.DynamoDB, perInbound.SQS, perInbound.Lambda, perInbound.HTTPAPI, perInbound.Logs, perInbound.Total())
