@@ -41,6 +41,7 @@ type (
 	ReactionJSON     = view.Reaction
 	MessageErrorJSON = view.MessageError
 	MessageJSON      = view.Message
+	EditJSON         = view.Edit
 )
 
 // NewConversationJSON renders a conversation with its contact (view.NewConversation).

@@ -35,6 +35,8 @@ func scenario() []obj {
 		unsend(a, s(9), mid("a3")),
 		echo(a, s(10), mid("ae2"), "Mais alguma coisa?"),
 		postback(a, s(11), mid("ap1"), "Falar com atendente", "HUMAN"),
+		edit(a, s(12), mid("a1"), "Olá! Vocês têm o tênis 43? 👟", 1),
+		edit(a, s(13), mid("a1"), "Olá! Vocês têm o tênis 44? 👟🏽", 2),
 		// Contact B: starts with a postback (ice breaker), ends with an unread reply.
 		postback(b, s(1), mid("bp1"), "Ver catálogo", "CATALOG"),
 		incoming(b, s(2), mid("b1"), obj{"text": "look", "attachments": mixed}),
@@ -43,6 +45,7 @@ func scenario() []obj {
 		echo(b, s(5), mid("be2"), "Posso ajudar?"),
 		reaction(b, s(6), mid("be2"), "react", "👍"),
 		reaction(b, s(7), mid("be2"), "react", "😂"),
+		businessUnsend(b, s(8), mid("be1")),
 		// Contact C: story reply, quick reply, referral, unsend of the first message.
 		incoming(c, s(1), mid("c1"), obj{"text": "🔥", "reply_to": obj{"story": obj{"id": "st9", "url": "https://cdn/st9"}}}),
 		incoming(c, s(2), mid("c2"), obj{"text": "Sim", "quick_reply": obj{"payload": "YES"}}),
@@ -170,8 +173,13 @@ func checkScenario(t *testing.T, f *fixture) {
 		{"ae1 read", msgs[mid("ae1")].Status == "read"},
 		{"ae2 sent (after the read)", msgs[mid("ae2")].Status == "sent"},
 		{"be1 read", msgs[mid("be1")].Status == "read"},
+
 		{"be2 sent", msgs[mid("be2")].Status == "sent"},
-		{"postback text", msgs[mid("bp1")].Text == "Ver catálogo"},
+		{"postback text", msgs[mid("bp1")].Text == "Ver catálogo" && msgs[mid("bp1")].Postback != nil && msgs[mid("bp1")].Postback.Payload == "CATALOG"},
+		{"a1 edited twice", msgs[mid("a1")].Text == "Olá! Vocês têm o tênis 44? 👟🏽" && len(msgs[mid("a1")].Edits) == 2 && msgs[mid("a1")].Edits[0].Text == "Olá! Vocês têm o tênis 42?"},
+		{"be1 unsent by the business", msgs[mid("be1")].Deleted && msgs[mid("be1")].Text == ""},
+		{"a1 reaction by the contact", len(msgs[mid("a1")].Reactions) == 1 && msgs[mid("a1")].Reactions[0].By == "contact"},
+		{"c2 quick reply", msgs[mid("c2")].QuickReply != nil && msgs[mid("c2")].QuickReply.Payload == "YES"},
 		{"attachments kept", len(msgs[mid("b1")].Attachments) == 2 && msgs[mid("b1")].Attachments[1].Type == "never_seen_before"},
 	} {
 		if !tc.ok {

@@ -39,6 +39,10 @@ func (c *countingStore) AdvanceReadWatermark(context.Context, string, string, in
 	c.writes.Add(1)
 	return nil
 }
+func (c *countingStore) GetMessage(context.Context, string, string) (store.Message, error) {
+	c.loads.Add(1)
+	return store.Message{}, nil
+}
 func (c *countingStore) PutUnknownEvent(context.Context, string, store.UnknownEvent) error {
 	c.writes.Add(1)
 	return nil

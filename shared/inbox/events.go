@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -53,6 +54,8 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 	rec := st.MID
 	if rec.Deleted {
 		eraseContent(&msg)
+	} else if len(rec.Edits) > 0 {
+		msg.ApplyEdits(msg.Text, rec.Edits) // edits that came before their message
 	}
 	msg.Reactions = shownReactions(rec.Reactions)
 	rec.ConversationID, rec.MessageSK, rec.TTL = msg.ConversationID, msg.SK(), 0
@@ -78,6 +81,7 @@ func buildMessage(env envelope.Envelope, it item) store.Message {
 		m.MID = string(it.Postback.MID)
 		m.Text = it.Postback.Title
 		m.PostbackPayload = string(it.Postback.Payload)
+		m.Postback = true
 	case it.Message != nil:
 		in := it.Message
 		m.MID = string(in.MID)
@@ -107,6 +111,7 @@ func buildMessage(env envelope.Envelope, it item) store.Message {
 func eraseContent(m *store.Message) {
 	m.Deleted = true
 	m.Text, m.Attachments, m.ReplyTo, m.QuickReplyPayload, m.PostbackPayload, m.Referral = "", nil, nil, "", "", nil
+	m.Edits = nil
 }
 
 // place picks the conversation of a message and records its activity on the conversation
@@ -172,9 +177,55 @@ func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string)
 		return outcomeUnchanged, nil
 	}
 	rec.Deleted, rec.DeletedMS = true, env.Timestamp
+	rec.Edits = nil // the content goes, edits included
 	tx := s.store.NewTx()
 	if rec.Stored() {
 		tx.EraseMessage(rec.ConversationID, rec.MessageSK)
+	} else if rec.TTL == 0 {
+		rec.TTL = s.now().Add(s.cfg.TombstoneTTL).Unix()
+	}
+	tx.PutMID(rec)
+	if err := s.store.Commit(ctx, tx); err != nil {
+		return "", err
+	}
+	return outcomeUpdated, nil
+}
+
+// edit applies a message_edit: the message's text becomes the edit with the highest num_edit
+// seen so far and the earlier versions are kept (Message.Edits). The per-mid record keeps
+// every edit, so edits converge whatever the order, also before their message (applied when
+// it is stored). An edit of a deleted message changes nothing: it stays deleted.
+func (s *Service) edit(ctx context.Context, env envelope.Envelope, it item) (string, error) {
+	e := it.Edit
+	mid := string(e.MID)
+	st, err := s.store.LoadEventState(ctx, env.AccountID, "", mid)
+	if err != nil {
+		return "", err
+	}
+	if !st.ChannelFound {
+		return s.unknownAccount(ctx, env)
+	}
+	rec := st.MID
+	if rec.Deleted {
+		return outcomeUnchanged, nil
+	}
+	edits, added := store.AddEdit(rec.Edits, store.Edit{Text: e.Text, NumEdit: int(e.NumEdit), MS: env.Timestamp})
+	if !added {
+		return outcomeUnchanged, nil
+	}
+	rec.Edits = edits
+	tx := s.store.NewTx()
+	if rec.Stored() {
+		// Edits are rare (at most 5 per message): reading the message for its original text
+		// costs one more round trip only for them.
+		msg, err := s.store.GetMessage(ctx, rec.ConversationID, rec.MessageSK)
+		if err != nil {
+			return "", fmt.Errorf("edit %s: %w", mid, err)
+		}
+		if !msg.Deleted {
+			msg.ApplyEdits(msg.OriginalText(), edits)
+			tx.SetMessageText(rec.ConversationID, rec.MessageSK, msg.Text, msg.Edits)
+		}
 	} else if rec.TTL == 0 {
 		rec.TTL = s.now().Add(s.cfg.TombstoneTTL).Unix()
 	}

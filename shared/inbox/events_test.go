@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/processor"
@@ -662,5 +663,68 @@ func TestStringTimestampsAndIDs(t *testing.T) {
 	}
 	if m := f.message(c, mid("sm")); m.Text != "ok" || m.Timestamp != "2026-11-20T10:00:02.000Z" || m.Direction != "incoming" {
 		t.Errorf("message with numeric ids: %+v", m)
+	}
+}
+
+// Edits converge in every delivery order: the highest num_edit wins, the earlier versions are
+// kept (the original first), an edit before its message is applied when it comes, and an edit
+// of a deleted message leaves it deleted.
+func TestEditsConverge(t *testing.T) {
+	t.Parallel()
+	const c = "1012"
+	items := []obj{
+		text(c, ms(time.Second), mid("e"), "preço 10 😂"),
+		edit(c, ms(2*time.Second), mid("e"), "preço 12 👨‍👩‍👧", 1),
+		edit(c, ms(3*time.Second), mid("e"), "preço 15 \ufffe", 2),
+		edit(c, ms(3*time.Second), mid("e"), "preço 15 \ufffe", 2), // Meta's retry
+	}
+	var snaps []string
+	for _, order := range permutations(len(items)) {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			f := newFixture(t)
+			for _, i := range order {
+				f.handle(items[i])
+			}
+			m := f.message(c, mid("e"))
+			if m.Text != "preço 15 \ufffe" {
+				t.Errorf("text %q, want the highest num_edit", m.Text)
+			}
+			want := []api.EditJSON{
+				{Text: "preço 10 😂", NumEdit: 0, Timestamp: "2026-11-20T10:00:01.000Z"},
+				{Text: "preço 12 👨‍👩‍👧", NumEdit: 1, Timestamp: "2026-11-20T10:00:02.000Z"},
+			}
+			if fmt.Sprint(m.Edits) != fmt.Sprint(want) {
+				t.Errorf("edits %+v, want %+v", m.Edits, want)
+			}
+			snaps = append(snaps, f.snapshot())
+		})
+	}
+	for i := range snaps {
+		if snaps[i] != snaps[0] {
+			t.Fatalf("order %d diverged:\n%s\nfirst:\n%s", i, snaps[i], snaps[0])
+		}
+	}
+
+	deleted := []obj{
+		text(c, ms(time.Second), mid("d"), "secret"),
+		edit(c, ms(2*time.Second), mid("d"), "secret v2", 1),
+		unsend(c, ms(3*time.Second), mid("d")),
+	}
+	for _, order := range permutations(len(deleted)) {
+		t.Run(fmt.Sprint("deleted ", order), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			for _, i := range order {
+				f.handle(deleted[i])
+			}
+			m := f.message(c, mid("d"))
+			if !m.Deleted || m.Text != "" || len(m.Edits) != 0 {
+				t.Errorf("edited then deleted message: %+v", m)
+			}
+			stored, err := f.st.GetMessageByMID(context.Background(), acct, mid("d"))
+			if err != nil || stored.Text != "" || stored.Edits != nil {
+				t.Errorf("content kept in the store: %+v %v", stored, err)
+			}
+		})
 	}
 }

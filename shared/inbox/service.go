@@ -29,6 +29,7 @@ type Store interface {
 	NewTx() *store.Tx
 	Commit(ctx context.Context, tx *store.Tx) error
 	AdvanceReadWatermark(ctx context.Context, accountID, igsid string, ts int64) error
+	GetMessage(ctx context.Context, conversationID, messageSK string) (store.Message, error)
 	PutUnknownEvent(ctx context.Context, id string, e store.UnknownEvent) error
 }
 
@@ -204,6 +205,11 @@ func (s *Service) dispatch(ctx context.Context, env envelope.Envelope, it item) 
 		return s.react(ctx, env, it)
 	case envelope.KindRead:
 		return s.read(ctx, env)
+	case envelope.KindEdit:
+		if it.Edit == nil || it.Edit.MID == "" {
+			return s.keepUnknown(ctx, env)
+		}
+		return s.edit(ctx, env, it)
 	case envelope.KindReferral:
 		if len(it.Referral) == 0 {
 			return s.keepUnknown(ctx, env)

@@ -311,6 +311,16 @@ func (s *Store) ListMessages(ctx context.Context, conversationID, after string, 
 	return page, nil
 }
 
+// GetMessage reads a message by its key (error wrapping ErrNotFound when absent).
+func (s *Store) GetMessage(ctx context.Context, conversationID, messageSK string) (Message, error) {
+	var m Message
+	pk, _ := conversationKey(conversationID)
+	if err := s.getItem(ctx, key(pk, messageSK), &m); err != nil {
+		return m, fmt.Errorf("message %s/%s: %w", conversationID, messageSK, err)
+	}
+	return m, nil
+}
+
 // GetMessageByMID reads the message of a mid through its per-mid record (ErrNotFound when
 // the message is not stored).
 func (s *Store) GetMessageByMID(ctx context.Context, accountID, mid string) (Message, error) {

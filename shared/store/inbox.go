@@ -131,26 +131,31 @@ type SendError struct {
 
 // Message is one Instagram message (one mid) of a conversation.
 type Message struct {
-	ID                string            `dynamodbav:"id"`
-	ConversationID    string            `dynamodbav:"conversation_id"`
-	ChannelID         string            `dynamodbav:"channel_id"`
-	ContactIGSID      string            `dynamodbav:"contact_igsid"`
-	MID               string            `dynamodbav:"mid,omitempty"`
-	Direction         string            `dynamodbav:"direction"`
-	Echo              bool              `dynamodbav:"echo"`
-	Text              string            `dynamodbav:"text,omitempty"`
-	Attachments       []Attachment      `dynamodbav:"attachments,omitempty"`
-	ReplyTo           *ReplyTo          `dynamodbav:"reply_to,omitempty"`
-	QuickReplyPayload string            `dynamodbav:"quick_reply_payload,omitempty"`
-	PostbackPayload   string            `dynamodbav:"postback_payload,omitempty"`
-	Referral          *Referral         `dynamodbav:"referral,omitempty"`
-	Reactions         []MessageReaction `dynamodbav:"reactions,omitempty"`
-	Status            string            `dynamodbav:"status"`
-	Error             *SendError        `dynamodbav:"error,omitempty"`
-	Deleted           bool              `dynamodbav:"deleted"`
-	Unsupported       bool              `dynamodbav:"unsupported"`
-	TimestampMS       int64             `dynamodbav:"ts"`
-	CreatedAt         time.Time         `dynamodbav:"created_at"`
+	ID                string       `dynamodbav:"id"`
+	ConversationID    string       `dynamodbav:"conversation_id"`
+	ChannelID         string       `dynamodbav:"channel_id"`
+	ContactIGSID      string       `dynamodbav:"contact_igsid"`
+	MID               string       `dynamodbav:"mid,omitempty"`
+	Direction         string       `dynamodbav:"direction"`
+	Echo              bool         `dynamodbav:"echo"`
+	Text              string       `dynamodbav:"text,omitempty"`
+	Attachments       []Attachment `dynamodbav:"attachments,omitempty"`
+	ReplyTo           *ReplyTo     `dynamodbav:"reply_to,omitempty"`
+	QuickReplyPayload string       `dynamodbav:"quick_reply_payload,omitempty"`
+	PostbackPayload   string       `dynamodbav:"postback_payload,omitempty"`
+	// Postback: the message is a postback (a button or ice breaker: Text is its title).
+	Postback  bool              `dynamodbav:"postback,omitempty"`
+	Referral  *Referral         `dynamodbav:"referral,omitempty"`
+	Reactions []MessageReaction `dynamodbav:"reactions,omitempty"`
+	// Edits are the versions the text had before the current one, oldest first: the original
+	// (num_edit 0, the message's timestamp) and every edit but the latest (see ApplyEdits).
+	Edits       []Edit     `dynamodbav:"edits,omitempty"`
+	Status      string     `dynamodbav:"status"`
+	Error       *SendError `dynamodbav:"error,omitempty"`
+	Deleted     bool       `dynamodbav:"deleted"`
+	Unsupported bool       `dynamodbav:"unsupported"`
+	TimestampMS int64      `dynamodbav:"ts"`
+	CreatedAt   time.Time  `dynamodbav:"created_at"`
 	// StoredSK is the sort key as stored, when it is not MessageSK(ts, mid): an outgoing part
 	// is keyed when it is queued, before Meta gives it a mid (see docs/outbound.md).
 	StoredSK string `dynamodbav:"sk,omitempty"`
@@ -173,8 +178,69 @@ type ReactionState struct {
 	MS       int64  `dynamodbav:"ms"`
 }
 
+// Edit is one version of a message's text: an edit (message_edit: num_edit ≥ 1, Meta's
+// timestamp of the edit event) or the original text (num_edit 0, the message's timestamp).
+type Edit struct {
+	Text    string `dynamodbav:"text"`
+	NumEdit int    `dynamodbav:"num_edit"`
+	MS      int64  `dynamodbav:"ms"`
+}
+
+// editLess orders edits: by num_edit, then Meta time, then text, so that every delivery order
+// picks the same latest version.
+func editLess(a, b Edit) bool {
+	if a.NumEdit != b.NumEdit {
+		return a.NumEdit < b.NumEdit
+	}
+	if a.MS != b.MS {
+		return a.MS < b.MS
+	}
+	return a.Text < b.Text
+}
+
+// AddEdit returns edits (sorted by editLess) with e inserted, and whether e was new.
+func AddEdit(edits []Edit, e Edit) ([]Edit, bool) {
+	out := make([]Edit, 0, len(edits)+1)
+	added := false
+	for _, x := range edits {
+		if x == e {
+			return edits, false
+		}
+		if !added && editLess(e, x) {
+			out = append(out, e)
+			added = true
+		}
+		out = append(out, x)
+	}
+	if !added {
+		out = append(out, e)
+	}
+	return out, true
+}
+
+// OriginalText is the text a stored message had before any edit.
+func (m Message) OriginalText() string {
+	if len(m.Edits) > 0 {
+		return m.Edits[0].Text
+	}
+	return m.Text
+}
+
+// ApplyEdits sets the message's text to the latest of edits (sorted by editLess; the highest
+// num_edit wins) and Edits to the versions before it, starting with original.
+func (m *Message) ApplyEdits(original string, edits []Edit) {
+	if len(edits) == 0 {
+		m.Text, m.Edits = original, nil
+		return
+	}
+	last := edits[len(edits)-1]
+	m.Text = last.Text
+	m.Edits = append([]Edit{{Text: original, NumEdit: 0, MS: m.TimestampMS}}, edits[:len(edits)-1]...)
+}
+
 // MIDRecord is the per-mid idempotency record (MID#<account>#<mid>): where the message is
-// stored once it is, and the state of events that may arrive before it (an unsend, reactions).
+// stored once it is, and the state of events that may arrive before it (an unsend, reactions,
+// edits).
 type MIDRecord struct {
 	ChannelID      string                   `dynamodbav:"channel_id"`
 	MID            string                   `dynamodbav:"mid"`
@@ -183,6 +249,9 @@ type MIDRecord struct {
 	Deleted        bool                     `dynamodbav:"deleted,omitempty"`
 	DeletedMS      int64                    `dynamodbav:"deleted_ms,omitempty"`
 	Reactions      map[string]ReactionState `dynamodbav:"reactions,omitempty"`
+	// Edits are the message_edit events of the mid (sorted by num_edit), kept so that edits
+	// converge whatever the order, also before their message; dropped by an unsend.
+	Edits []Edit `dynamodbav:"edits,omitempty"`
 	// TTL expires tombstone-only records (an unsend or reaction whose message never came).
 	TTL int64 `dynamodbav:"ttl,omitempty"`
 	Ver int64 `dynamodbav:"ver"`
@@ -507,10 +576,24 @@ func (t *Tx) PutMessage(m Message) {
 func (t *Tx) EraseMessage(conversationID, messageSK string) {
 	pk, _ := conversationKey(conversationID)
 	upd := expression.Set(expression.Name("deleted"), expression.Value(true))
-	for _, a := range []string{"text", "attachments", "reply_to", "quick_reply_payload", "postback_payload", "referral"} {
+	for _, a := range []string{"text", "attachments", "reply_to", "quick_reply_payload", "postback_payload", "referral", "edits"} {
 		upd = upd.Remove(expression.Name(a))
 	}
 	t.update(key(pk, messageSK), upd, expression.AttributeExists(expression.Name("pk")))
+}
+
+// SetMessageText replaces the text of a stored message that is not deleted, and its previous
+// versions.
+func (t *Tx) SetMessageText(conversationID, messageSK, text string, edits []Edit) {
+	pk, _ := conversationKey(conversationID)
+	av, err := attributevalue.Marshal(edits)
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	upd := expression.Set(expression.Name("text"), expression.Value(text)).Set(expression.Name("edits"), expression.Value(av))
+	cond := expression.AttributeExists(expression.Name("pk")).And(expression.Name("deleted").NotEqual(expression.Value(true)))
+	t.update(key(pk, messageSK), upd, cond)
 }
 
 // SetMessageReactions replaces the reactions shown on a stored message.

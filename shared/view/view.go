@@ -4,6 +4,8 @@
 package view
 
 import (
+	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/iginbox/iginbox/shared/store"
@@ -76,10 +78,36 @@ type ReplyTo struct {
 	StoryURL string `json:"story_url,omitempty"`
 }
 
-// Reaction is a reaction on a message.
+// Reaction is a reaction on a message; By is "contact" (the customer) or "business" (the
+// channel's account, from the Instagram app).
 type Reaction struct {
 	Reaction string `json:"reaction"`
 	Emoji    string `json:"emoji"`
+	By       string `json:"by"`
+}
+
+// Who reacted.
+const (
+	ByContact  = "contact"
+	ByBusiness = "business"
+)
+
+// Postback is the button or ice breaker a postback message comes from.
+type Postback struct {
+	Title   string `json:"title"`
+	Payload string `json:"payload"`
+}
+
+// QuickReply is the quick reply a message answers with.
+type QuickReply struct {
+	Payload string `json:"payload"`
+}
+
+// Edit is an earlier version of an edited message's text (num_edit 0: the original).
+type Edit struct {
+	Text      string `json:"text"`
+	NumEdit   int    `json:"num_edit"`
+	Timestamp string `json:"timestamp"`
 }
 
 // MessageError is Meta's error of a failed outgoing message.
@@ -89,21 +117,29 @@ type MessageError struct {
 	Message string `json:"message"`
 }
 
-// Message is a message as the API shows it.
+// Message is a message as the API shows it. MID is absent until Meta gave one (a queued or
+// failed reply part). Echo: an outgoing message learnt from its webhook echo (sent from the
+// Instagram app, or by another tool), not sent through this API. Postback, QuickReply,
+// Referral and Edits are present when the message has them; Referral holds every field Meta
+// sent (ref, source, type, ad_id, ads_context_data...).
 type Message struct {
-	ID          string        `json:"id"`
-	MID         string        `json:"mid"`
-	Direction   string        `json:"direction"`
-	Echo        bool          `json:"echo"`
-	Text        string        `json:"text"`
-	Attachments []Attachment  `json:"attachments"`
-	ReplyTo     *ReplyTo      `json:"reply_to,omitempty"`
-	Reactions   []Reaction    `json:"reactions"`
-	Status      string        `json:"status"`
-	Error       *MessageError `json:"error,omitempty"`
-	Deleted     bool          `json:"deleted"`
-	Unsupported bool          `json:"unsupported"`
-	Timestamp   string        `json:"timestamp"`
+	ID          string          `json:"id"`
+	MID         string          `json:"mid,omitempty"`
+	Direction   string          `json:"direction"`
+	Echo        bool            `json:"echo"`
+	Text        string          `json:"text"`
+	Attachments []Attachment    `json:"attachments"`
+	ReplyTo     *ReplyTo        `json:"reply_to,omitempty"`
+	Postback    *Postback       `json:"postback,omitempty"`
+	QuickReply  *QuickReply     `json:"quick_reply,omitempty"`
+	Referral    json.RawMessage `json:"referral,omitempty"`
+	Reactions   []Reaction      `json:"reactions"`
+	Edits       []Edit          `json:"edits,omitempty"`
+	Status      string          `json:"status"`
+	Error       *MessageError   `json:"error,omitempty"`
+	Deleted     bool            `json:"deleted"`
+	Unsupported bool            `json:"unsupported"`
+	Timestamp   string          `json:"timestamp"`
 }
 
 // MetaTime renders a Meta millisecond timestamp as RFC 3339 UTC with milliseconds.
@@ -139,7 +175,21 @@ func NewMessage(m store.Message, readWatermarkMS int64) Message {
 		out.Attachments = append(out.Attachments, Attachment{Type: a.Type, URL: a.URL})
 	}
 	for _, r := range m.Reactions {
-		out.Reactions = append(out.Reactions, Reaction{Reaction: r.Reaction, Emoji: r.Emoji})
+		by := ByContact
+		if r.By == m.ChannelID {
+			by = ByBusiness
+		}
+		out.Reactions = append(out.Reactions, Reaction{Reaction: r.Reaction, Emoji: r.Emoji, By: by})
+	}
+	if !m.Deleted && (m.Postback || m.PostbackPayload != "") {
+		out.Postback = &Postback{Title: m.Text, Payload: m.PostbackPayload}
+	}
+	if m.QuickReplyPayload != "" {
+		out.QuickReply = &QuickReply{Payload: m.QuickReplyPayload}
+	}
+	out.Referral = referralJSON(m.Referral)
+	for _, e := range m.Edits {
+		out.Edits = append(out.Edits, Edit{Text: e.Text, NumEdit: e.NumEdit, Timestamp: MetaTime(e.MS)})
 	}
 	if r := m.ReplyTo; r != nil {
 		out.ReplyTo = &ReplyTo{MID: r.MID, StoryID: r.StoryID, StoryURL: r.StoryURL}
@@ -151,4 +201,20 @@ func NewMessage(m store.Message, readWatermarkMS int64) Message {
 		out.Status = store.MessageRead
 	}
 	return out
+}
+
+// referralJSON is a referral as Meta sent it (every field), or its known fields when the raw
+// object is not kept; nil when there is none.
+func referralJSON(r *store.Referral) json.RawMessage {
+	if r == nil {
+		return nil
+	}
+	if json.Valid([]byte(r.Raw)) && strings.HasPrefix(strings.TrimSpace(r.Raw), "{") {
+		return json.RawMessage(r.Raw)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil
+	}
+	return b
 }
