@@ -30,6 +30,7 @@ import (
 type Config struct {
 	TableName       string        // TABLE_NAME
 	GraphAPIURL     string        // GRAPH_API_URL (empty = Meta's hosts)
+	GraphTimeout    time.Duration // GRAPH_TIMEOUT (default 10s): bounds each Graph call, and with it one record's work
 	ProfileMaxAge   time.Duration // PROFILE_MAX_AGE (default 168h)
 	MaxReceiveCount int           // MAX_RECEIVE_COUNT (default 5: the queue's maxReceiveCount)
 	EventsQueueURL  string        // EVENTS_QUEUE_URL: send checks and re-sends are enqueued here
@@ -45,6 +46,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		TableName:       e.Required("TABLE_NAME"),
 		GraphAPIURL:     e.String("GRAPH_API_URL"),
+		GraphTimeout:    e.Duration("GRAPH_TIMEOUT", graph.DefaultTimeout),
 		ProfileMaxAge:   e.Duration("PROFILE_MAX_AGE", inbox.DefaultProfileMaxAge),
 		MaxReceiveCount: e.Int("MAX_RECEIVE_COUNT", processor.DefaultMaxReceiveCount, 1, 1000),
 		EventsQueueURL:  e.Required("EVENTS_QUEUE_URL"),
@@ -80,7 +82,7 @@ func setup(ctx context.Context, log *slog.Logger) (*processor.Handler, error) {
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	sqsClient := sqs.NewFromConfig(awsCfg)
-	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL})
+	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, Timeout: cfg.GraphTimeout})
 	emf := metrics.Locked(os.Stdout) // one writer for both: lines never interleave
 	sender := outbound.NewSender(st, st, gc, queue.NewPublisher(sqsClient, cfg.EventsQueueURL, queue.Options{}), outbound.Config{
 		HumanAgent: cfg.HumanAgent, Grace: cfg.SendEchoGrace, RetryBase: cfg.SendRetryBase, MaxReceiveCount: cfg.MaxReceiveCount,
@@ -89,5 +91,6 @@ func setup(ctx context.Context, log *slog.Logger) (*processor.Handler, error) {
 	svc := inbox.New(st, st, gc, inbox.Config{ProfileMaxAge: cfg.ProfileMaxAge, MaxReceiveCount: cfg.MaxReceiveCount, Stage: cfg.Stage}, log,
 		inbox.WithEchoReconciler(sender), inbox.WithMetricsWriter(emf))
 	return processor.NewHandler(outbound.Router{Sender: sender, Next: svc}, log,
-		processor.WithVisibility(sqsClient, cfg.EventsQueueURL)), nil
+		processor.WithVisibility(sqsClient, cfg.EventsQueueURL),
+		processor.WithRecordBudget(cfg.GraphTimeout+processor.DeadlineMargin)), nil
 }

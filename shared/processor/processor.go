@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -27,12 +28,25 @@ type Service interface {
 // services give up gracefully on it (a minimal contact, a failed send) instead.
 const DefaultMaxReceiveCount = 5
 
+// DeadlineMargin is added to the Graph timeout to bound one record's work: the DynamoDB round
+// trips around its (at most one) Graph call.
+const DeadlineMargin = 3 * time.Second
+
 // Handler is the processor's Lambda handler.
 type Handler struct {
 	svc      Service
 	log      *slog.Logger
 	vis      VisibilityChanger // optional: backs off records that return a *Retry
 	queueURL string
+	budget   time.Duration // worst-case time of one record; 0 = the deadline is not consulted
+}
+
+// WithRecordBudget makes the handler start a record only while the invocation has at least
+// budget left (the Graph timeout plus DeadlineMargin): the rest of the batch is reported failed
+// unprocessed, so a slow Graph API cannot run the function into its timeout, which would return
+// the whole batch, records already done included.
+func WithRecordBudget(budget time.Duration) Option {
+	return func(h *Handler) { h.budget = budget }
 }
 
 // NewHandler returns a handler feeding svc.
@@ -57,6 +71,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 	}
 	for i, rec := range ev.Records {
+		if left, short := h.shortOfTime(ctx); short {
+			// Every later record comes back after the visibility timeout, in order: a suffix
+			// of the batch keeps every group's order.
+			h.log.WarnContext(ctx, "deadline near: returning the rest of the batch unprocessed",
+				"time_left_ms", left.Milliseconds(), "record_budget_ms", h.budget.Milliseconds(), "returned", len(ev.Records)-i)
+			for _, rest := range ev.Records[i:] {
+				fail(rest)
+			}
+			break
+		}
 		group := rec.Attributes["MessageGroupId"]
 		if failedGroups[group] {
 			fail(rec)
@@ -82,6 +106,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	}
 	h.log.InfoContext(ctx, "batch processed", "records", len(ev.Records), "handled", handled, "failed", len(resp.BatchItemFailures))
 	return resp, nil
+}
+
+// shortOfTime reports whether the invocation has less than one record's budget left.
+func (h *Handler) shortOfTime(ctx context.Context) (time.Duration, bool) {
+	deadline, ok := ctx.Deadline()
+	if !ok || h.budget <= 0 {
+		return 0, false
+	}
+	left := time.Until(deadline)
+	return left, left < h.budget
 }
 
 func (h *Handler) handleRecord(ctx context.Context, rec events.SQSMessage) error {
