@@ -8,9 +8,6 @@ SHELL        := bash
 .DEFAULT_GOAL := help
 
 GO           ?= go
-# Deploy build flags (style.md): no RPC, reproducible paths, stripped, static.
-GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags='-s -w'
-FUNCTIONS    := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
 TOOLS_STAMP  := local/tools/node_modules/.package-lock.json
 ENV          ?= dev
 SAM_DEPLOY_FLAGS ?=
@@ -30,12 +27,17 @@ $(TOOLS_STAMP): local/tools/package.json local/tools/package-lock.json
 .PHONY: tools
 tools: $(TOOLS_STAMP) ## install the pinned emulators (npm ci in local/tools/)
 
+# Every bootstrap is built by local/localrun with its deploy flags (lambda.norpc, -trimpath,
+# -s -w, CGO_ENABLED=0): make build, build-lambda, coldstart, sam build, make dev, make invoke.
 .PHONY: build
-build: ## build every functions/<fn> for this machine into bin/<fn>/bootstrap
-	@for fn in $(FUNCTIONS); do \
-	  echo "build bin/$$fn/bootstrap"; \
-	  CGO_ENABLED=0 $(GO) build $(GOFLAGS_LAMBDA) -o bin/$$fn/bootstrap ./functions/$$fn; \
-	done
+build: ## build every function of template.yaml for this machine into bin/<fn>/bootstrap
+	$(GO) run ./cmd/lambdabuild -host -o bin
+
+# sam build runs `make build-<LogicalId>` with ARTIFACTS_DIR (Metadata BuildMethod: makefile):
+# one Lambda bootstrap (linux, the function's architecture) into $(ARTIFACTS_DIR)/bootstrap.
+build-%:
+	@if [ -z "$(ARTIFACTS_DIR)" ]; then echo "usage: make build-<LogicalId> ARTIFACTS_DIR=<dir>"; exit 2; fi
+	$(GO) run ./cmd/lambdabuild -bootstrap '$(ARTIFACTS_DIR)/bootstrap' '$*'
 
 .PHONY: build-lambda
 build-lambda: ## build linux/arm64 deployment zips into dist/<fn>.zip

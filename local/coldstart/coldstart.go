@@ -1,9 +1,8 @@
 // Package coldstart builds every function of template.yaml and reports, per bootstrap, the
 // local cold start (process start to first /invocation/next under local/runtimeapi, host
-// build, best and median of -n runs) and the deployable zip size (linux/arm64, deploy flags).
-// With -measure=false it only writes the zips (make build-lambda).
-//
-//	go run ./cmd/coldstart [-n 10] [-dist dist] [-measure=true]
+// build, best and median of n runs) and the size of the deployable zip (linux, the template's
+// architecture, the deploy flags of local/localrun). Without measuring it only writes the zips
+// (make build-lambda).
 package coldstart
 
 import (
@@ -13,9 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -25,9 +22,6 @@ import (
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
 )
-
-// buildFlags are the deploy flags of style.md.
-var buildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
 
 // Run builds the zips into dist and, when measure is set, reports n cold starts per function on out.
 func Run(ctx context.Context, n int, dist string, measure bool, out io.Writer) error {
@@ -56,12 +50,12 @@ func Run(ctx context.Context, n int, dist string, measure bool, out io.Writer) e
 	}
 	defer sec.Close()
 	if measure {
-		fmt.Fprintf(out, "%-12s %12s %12s %14s\n", "function", "cold best", "cold median", "zip (arm64)")
+		fmt.Fprintf(out, "%-12s %12s %12s %14s\n", "function", "cold best", "cold median", "zip")
 	}
 	for _, f := range fns {
 		zipPath := filepath.Join(dist, f.Name()+".zip")
 		lambdaBin := filepath.Join(tmp, "arm64", f.Name(), "bootstrap")
-		if err := build(ctx, root, "./"+f.Dir(), lambdaBin, "linux", "arm64"); err != nil {
+		if err := localrun.BuildFunction(ctx, root, f, lambdaBin, false); err != nil {
 			return err
 		}
 		size, err := writeZip(lambdaBin, zipPath)
@@ -73,7 +67,7 @@ func Run(ctx context.Context, n int, dist string, measure bool, out io.Writer) e
 			continue
 		}
 		hostBin := filepath.Join(tmp, "host", f.Name(), "bootstrap")
-		if err := build(ctx, root, "./"+f.Dir(), hostBin, runtime.GOOS, runtime.GOARCH); err != nil {
+		if err := localrun.BuildFunction(ctx, root, f, hostBin, true); err != nil {
 			return err
 		}
 		env, err := functionEnv(r, f, sec.Env())
@@ -97,18 +91,6 @@ func Run(ctx context.Context, n int, dist string, measure bool, out io.Writer) e
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func build(ctx context.Context, root, pkg, out, goos, goarch string) error {
-	args := append([]string{"build"}, buildFlags...)
-	args = append(args, "-o", out, pkg)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s (%s/%s): %w\n%s", pkg, goos, goarch, err, b)
-	}
-	return nil
-}
 
 // writeZip writes a Lambda deployment zip holding the executable "bootstrap".
 func writeZip(bin, zipPath string) (int64, error) {

@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 		return err
 	}
 	log.Info("building bootstraps", "functions", len(fns))
-	bins, err := BuildAll(ctx, root, filepath.Join(root, ".dev", "bin"), fns)
+	bins, err := localrun.BuildAll(ctx, root, filepath.Join(root, ".dev", "bin"), fns, true)
 	if err != nil {
 		return err
 	}

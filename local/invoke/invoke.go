@@ -20,8 +20,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/iginbox/iginbox/local/emulator"
@@ -70,7 +68,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	f, err := findFunction(tmpl, *fn)
+	f, err := tmpl.FindFunction(*fn)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
@@ -97,7 +95,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	bin := filepath.Join(root, ".dev", "bin", f.Name(), "bootstrap")
 	fmt.Fprintf(stderr, "invoke: building %s (%s)\n", f.LogicalID, f.Dir())
-	if err := localrun.GoBuild(ctx, root, "./"+f.Dir(), bin, nil); err != nil {
+	if err := localrun.BuildFunction(ctx, root, f, bin, true); err != nil {
 		return fail(stderr, exitFunction, err)
 	}
 	resolver := &samtemplate.Resolver{Template: tmpl, Params: localrun.ParamValues(params), Resource: localrun.Resources(tmpl, prov)}
@@ -134,23 +132,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	_, _ = stdout.Write(append(pretty(out), '\n'))
 	return exitOK
-}
-
-// findFunction accepts a folder name (webhook) or a logical id (WebhookFunction).
-func findFunction(t *samtemplate.Template, name string) (samtemplate.Function, error) {
-	fns, err := t.Functions()
-	if err != nil {
-		return samtemplate.Function{}, err
-	}
-	var names []string
-	for _, f := range fns {
-		if f.Name() == name || f.LogicalID == name {
-			return f, nil
-		}
-		names = append(names, f.Name())
-	}
-	sort.Strings(names)
-	return samtemplate.Function{}, fmt.Errorf("no function %q in template.yaml (one of: %s)", name, strings.Join(names, ", "))
 }
 
 // readEvent reads the event (relative to the working directory, else to the repository root)

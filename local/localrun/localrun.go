@@ -1,15 +1,11 @@
-// Package localrun holds what the local tools (local/devstack: make dev, local/invoke: make invoke)
-// share to run the template's functions on this machine: parameter values for local use, the
-// resolution of a function's template environment against local resources, and the deploy
-// build of a bootstrap for the host.
+// Package localrun holds what the local tools share to run the template's functions: parameter
+// values for local use, the resolution of a function's template environment against local
+// resources, and the one deploy build of a bootstrap (BuildFlags), used by make build, make
+// build-lambda, make coldstart, sam build, make dev and make invoke.
 package localrun
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"unicode"
@@ -154,24 +150,6 @@ func FunctionEnv(r *samtemplate.Resolver, f samtemplate.Function, endpoints []st
 		env = append(env, "GRAPH_API_URL="+graphURL)
 	}
 	return env, nil
-}
-
-// BuildFlags are the deploy build flags (style.md): no RPC, reproducible paths, stripped.
-var BuildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
-
-// GoBuild runs go build with BuildFlags and CGO_ENABLED=0 (plus env) in root.
-func GoBuild(ctx context.Context, root, pkg, out string, env []string) error {
-	args := append([]string{"build"}, BuildFlags...)
-	args = append(args, "-o", out, pkg)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, buf.String())
-	}
-	return nil
 }
 
 // StartSecrets serves the template's Secrets Manager secrets (those whose Condition holds)

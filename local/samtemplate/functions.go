@@ -192,3 +192,29 @@ func RefName(v any) (id, attr string, ok bool) {
 	}
 	return "", "", false
 }
+
+// FindFunction returns the function named by its folder (webhook) or its logical id
+// (WebhookFunction).
+func (t *Template) FindFunction(name string) (Function, error) {
+	fns, err := t.Functions()
+	if err != nil {
+		return Function{}, err
+	}
+	var names []string
+	for _, f := range fns {
+		if f.Name() == name || f.LogicalID == name {
+			return f, nil
+		}
+		names = append(names, f.Name())
+	}
+	sort.Strings(names)
+	return Function{}, fmt.Errorf("no function %q in template.yaml (one of: %s)", name, strings.Join(names, ", "))
+}
+
+// GOARCH is the Go architecture of the function's Architectures (Lambda's default: x86_64).
+func (f Function) GOARCH() string {
+	if len(f.Architectures) > 0 && f.Architectures[0] == "arm64" {
+		return "arm64"
+	}
+	return "amd64"
+}

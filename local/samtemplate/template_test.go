@@ -81,8 +81,10 @@ func TestTemplateFunctions(t *testing.T) {
 	for _, f := range fns {
 		t.Run(f.LogicalID, func(t *testing.T) {
 			t.Parallel()
-			if f.BuildMethod != "go1.x" {
-				t.Errorf("Metadata.BuildMethod = %q, want go1.x", f.BuildMethod)
+			// sam build runs the root Makefile's build-<LogicalId> (local/localrun's deploy flags).
+			md := tmpl.Resources[f.LogicalID].Metadata
+			if f.BuildMethod != "makefile" || md["ContextPath"] != "." || md["ProjectRootDirectory"] != "." {
+				t.Errorf("Metadata = %v, want BuildMethod makefile, ContextPath and ProjectRootDirectory \".\"", md)
 			}
 			if f.Runtime != "provided.al2023" || f.Handler != "bootstrap" {
 				t.Errorf("runtime/handler = %s/%s, want provided.al2023/bootstrap", f.Runtime, f.Handler)
