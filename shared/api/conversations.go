@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
@@ -26,6 +27,8 @@ type ConversationStore interface {
 	GetContacts(ctx context.Context, refs []store.ContactRef) (map[store.ContactRef]store.Contact, error)
 	ListMessages(ctx context.Context, conversationID, after string, limit int) (store.MessagePage, error)
 	SetConversationStatus(ctx context.Context, id, status string) (store.Conversation, error)
+	SummarizeConversation(ctx context.Context, c store.Conversation) (store.ConversationSummary, error)
+	MarkConversationRead(ctx context.Context, id string) (store.Conversation, error)
 }
 
 var _ ConversationStore = (*store.Store)(nil)
@@ -54,15 +57,81 @@ func NewMessageJSON(m store.Message, readWatermarkMS int64) MessageJSON {
 	return view.NewMessage(m, readWatermarkMS)
 }
 
-// WithConversations registers GET /api/conversations, GET /api/conversations/{id}/messages
-// and POST /api/conversations/{id}/status.
+// WithConversations registers GET /api/conversations, GET /api/conversations/{id}/messages,
+// POST /api/conversations/{id}/status and POST /api/conversations/{id}/read.
 func WithConversations(st ConversationStore) Option {
 	return func(s *Server) {
 		h := conversationRoutes{st: st}
 		s.Handle(http.MethodGet, "/api/conversations", h.list)
 		s.Handle(http.MethodGet, "/api/conversations/{id}/messages", h.messages)
 		s.Handle(http.MethodPost, "/api/conversations/{id}/status", h.setStatus)
+		s.Handle(http.MethodPost, "/api/conversations/{id}/read", h.markRead)
 	}
+}
+
+// summaryParallel bounds the summaries read at once for a page of conversations.
+const summaryParallel = 8
+
+// withSummaries renders convs with their contacts, last message and unread count (two
+// queries per conversation, run concurrently).
+func (h conversationRoutes) withSummaries(ctx context.Context, convs []store.Conversation, contacts map[store.ContactRef]store.Contact) ([]ConversationJSON, error) {
+	out := make([]ConversationJSON, len(convs))
+	errs := make([]error, len(convs))
+	sem := make(chan struct{}, summaryParallel)
+	var wg sync.WaitGroup
+	for i, c := range convs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			sum, err := h.st.SummarizeConversation(ctx, c)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i] = NewConversationJSON(c, contacts[store.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID}]).WithSummary(sum)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// one renders a single conversation with its contact and summary.
+func (h conversationRoutes) one(ctx context.Context, conv store.Conversation) (ConversationJSON, error) {
+	contact, err := h.st.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return ConversationJSON{}, err
+	}
+	out, err := h.withSummaries(ctx, []store.Conversation{conv}, map[store.ContactRef]store.Contact{{ChannelID: conv.ChannelID, IGSID: conv.ContactIGSID}: contact})
+	if err != nil {
+		return ConversationJSON{}, err
+	}
+	return out[0], nil
+}
+
+// markRead moves the business's read mark to the newest message: unread_count becomes 0
+// until a newer incoming message is stored.
+func (h conversationRoutes) markRead(ctx context.Context, r *Request) (Response, error) {
+	id := r.Params["id"]
+	if _, err := h.conversation(ctx, id); err != nil {
+		return Response{}, err
+	}
+	conv, err := h.st.MarkConversationRead(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	out, err := h.one(ctx, conv)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{Status: http.StatusOK, Body: out}, nil
 }
 
 type conversationRoutes struct{ st ConversationStore }
@@ -143,10 +212,11 @@ func (h conversationRoutes) list(ctx context.Context, r *Request) (Response, err
 	if err != nil {
 		return Response{}, err
 	}
-	out := conversationList{Conversations: make([]ConversationJSON, 0, len(page.Conversations)), NextCursor: encodeCursor(prefix, page.Next)}
-	for _, c := range page.Conversations {
-		out.Conversations = append(out.Conversations, NewConversationJSON(c, contacts[store.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID}]))
+	convs, err := h.withSummaries(ctx, page.Conversations, contacts)
+	if err != nil {
+		return Response{}, err
 	}
+	out := conversationList{Conversations: convs, NextCursor: encodeCursor(prefix, page.Next)}
 	return Response{Status: http.StatusOK, Body: out}, nil
 }
 
@@ -219,9 +289,9 @@ func (h conversationRoutes) setStatus(ctx context.Context, r *Request) (Response
 	case err != nil:
 		return Response{}, err
 	}
-	contact, err := h.st.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	out, err := h.one(ctx, conv)
+	if err != nil {
 		return Response{}, err
 	}
-	return Response{Status: http.StatusOK, Body: NewConversationJSON(conv, contact)}, nil
+	return Response{Status: http.StatusOK, Body: out}, nil
 }

@@ -78,6 +78,14 @@ func (f *fuzzStore) SetConversationStatus(_ context.Context, id, status string) 
 	return c, err
 }
 
+func (f *fuzzStore) SummarizeConversation(context.Context, store.Conversation) (store.ConversationSummary, error) {
+	return store.ConversationSummary{}, nil
+}
+
+func (f *fuzzStore) MarkConversationRead(_ context.Context, id string) (store.Conversation, error) {
+	return f.GetConversation(context.Background(), id)
+}
+
 func (f *fuzzStore) ListChannels(context.Context) ([]store.Channel, error) {
 	return []store.Channel{f.ch}, nil
 }

@@ -728,3 +728,62 @@ func TestEditsConverge(t *testing.T) {
 		})
 	}
 }
+
+// The conversation list shows the last message and the unread count (incoming messages after
+// the business's read mark, unsent ones excluded), the same whatever the delivery order;
+// POST /api/conversations/{id}/read marks everything stored as read.
+func TestLastMessageAndUnreadCount(t *testing.T) {
+	t.Parallel()
+	const c = "1013"
+	items := []obj{
+		text(c, ms(time.Second), mid("u1"), "um"),
+		text(c, ms(2*time.Second), mid("u2"), "dois 😂"),
+		echo(c, ms(3*time.Second), mid("u3"), "ok"),
+		incoming(c, ms(4*time.Second), mid("u4"), obj{"attachments": []obj{{"type": "image", "payload": obj{"url": "https://cdn/u4"}}}}),
+		unsend(c, ms(5*time.Second), mid("u2")),
+	}
+	for n, order := range permutations(len(items)) {
+		if n%6 != 0 { // 20 of the 120 orders, the unsend first and last among them
+			continue
+		}
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			for _, i := range order {
+				f.handle(items[i])
+			}
+			conv := f.onlyConversation(c)
+			if conv.UnreadCount == nil || *conv.UnreadCount != 2 {
+				t.Errorf("unread_count %v, want 2 (u1, u4; u2 unsent, u3 outgoing)", conv.UnreadCount)
+			}
+			lm := conv.LastMessage
+			if lm == nil || lm.Attachment != "image" || lm.Direction != "incoming" || lm.Timestamp != "2026-11-20T10:00:04.000Z" {
+				t.Errorf("last_message %+v", lm)
+			}
+		})
+	}
+	t.Run("read", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		f.handle(items...)
+		id := f.onlyConversation(c).ID
+		var got api.ConversationJSON
+		if code := f.get(http.MethodPost, "/api/conversations/"+id+"/read", nil, "", &got); code != http.StatusOK {
+			t.Fatalf("read: %d", code)
+		}
+		if got.UnreadCount == nil || *got.UnreadCount != 0 || got.ReadAt == nil || *got.ReadAt != "2026-11-20T10:00:04.000Z" {
+			t.Errorf("after read: %+v", got)
+		}
+		f.handle(
+			text(c, ms(6*time.Second), mid("u6"), "mais 👋"),
+			text(c, ms(3500*time.Millisecond), mid("u5"), "late, before the read mark"),
+		)
+		conv := f.onlyConversation(c)
+		if conv.UnreadCount == nil || *conv.UnreadCount != 1 || conv.LastMessage == nil || conv.LastMessage.Text != "mais 👋" {
+			t.Errorf("after a new message: unread %v, last %+v", conv.UnreadCount, conv.LastMessage)
+		}
+		if code := f.get(http.MethodPost, "/api/conversations/0123456789abcdef01234567/read", nil, "", nil); code != http.StatusNotFound {
+			t.Errorf("read of an unknown conversation: %d", code)
+		}
+	})
+}

@@ -89,15 +89,18 @@ type Referral struct {
 
 // Conversation is a thread between a channel and a contact.
 type Conversation struct {
-	ID             string    `dynamodbav:"id"`
-	ChannelID      string    `dynamodbav:"channel_id"`
-	ContactIGSID   string    `dynamodbav:"contact_igsid"`
-	Status         string    `dynamodbav:"status"`
-	Seq            int       `dynamodbav:"seq"`
-	LastActivityMS int64     `dynamodbav:"last_activity_ms"`
-	LastIncomingMS int64     `dynamodbav:"last_incoming_ms,omitempty"`
-	Referral       *Referral `dynamodbav:"referral,omitempty"`
-	CreatedAt      time.Time `dynamodbav:"created_at"`
+	ID             string `dynamodbav:"id"`
+	ChannelID      string `dynamodbav:"channel_id"`
+	ContactIGSID   string `dynamodbav:"contact_igsid"`
+	Status         string `dynamodbav:"status"`
+	Seq            int    `dynamodbav:"seq"`
+	LastActivityMS int64  `dynamodbav:"last_activity_ms"`
+	LastIncomingMS int64  `dynamodbav:"last_incoming_ms,omitempty"`
+	// ReadMS is the business's read mark (Meta ms): messages up to it were seen by an agent
+	// (POST /api/conversations/{id}/read). It only moves forward.
+	ReadMS    int64     `dynamodbav:"read_ms,omitempty"`
+	Referral  *Referral `dynamodbav:"referral,omitempty"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
 }
 
 // Attachment is one message attachment: its type, its URL when it has one, and Meta's whole

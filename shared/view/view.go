@@ -55,14 +55,42 @@ type Contact struct {
 	Unknown  bool   `json:"unknown"`
 }
 
-// Conversation is a conversation as the API shows it.
+// Conversation is a conversation as the API shows it. LastMessage and UnreadCount are
+// derived from the messages when the API reads them (WithSummary): the API always has them.
 type Conversation struct {
-	ID             string  `json:"id"`
-	ChannelID      string  `json:"channel_id"`
-	Status         string  `json:"status"`
-	Contact        Contact `json:"contact"`
-	LastActivityAt string  `json:"last_activity_at"`
-	LastIncomingAt *string `json:"last_incoming_at"`
+	ID             string       `json:"id"`
+	ChannelID      string       `json:"channel_id"`
+	Status         string       `json:"status"`
+	Contact        Contact      `json:"contact"`
+	LastActivityAt string       `json:"last_activity_at"`
+	LastIncomingAt *string      `json:"last_incoming_at"`
+	LastMessage    *LastMessage `json:"last_message,omitempty"`
+	UnreadCount    *int         `json:"unread_count,omitempty"`
+	ReadAt         *string      `json:"read_at,omitempty"`
+}
+
+// LastMessage previews a conversation's newest message: its text (a postback's title) and
+// the type of its first attachment, if any; an unsent message shows deleted and no text.
+type LastMessage struct {
+	ID         string `json:"id"`
+	Direction  string `json:"direction"`
+	Text       string `json:"text,omitempty"`
+	Attachment string `json:"attachment,omitempty"`
+	Deleted    bool   `json:"deleted,omitempty"`
+	Timestamp  string `json:"timestamp"`
+}
+
+// WithSummary adds the last message and the unread count (store.SummarizeConversation).
+func (c Conversation) WithSummary(sum store.ConversationSummary) Conversation {
+	n := sum.Unread
+	c.UnreadCount = &n
+	if m := sum.Last; m != nil {
+		c.LastMessage = &LastMessage{ID: m.ID, Direction: m.Direction, Text: m.Text, Deleted: m.Deleted, Timestamp: MetaTime(m.TimestampMS)}
+		if len(m.Attachments) > 0 {
+			c.LastMessage.Attachment = m.Attachments[0].Type
+		}
+	}
+	return c
 }
 
 // Attachment is a message attachment.
@@ -157,6 +185,10 @@ func NewConversation(c store.Conversation, contact store.Contact) Conversation {
 	if c.LastIncomingMS > 0 {
 		s := MetaTime(c.LastIncomingMS)
 		out.LastIncomingAt = &s
+	}
+	if c.ReadMS > 0 {
+		s := MetaTime(c.ReadMS)
+		out.ReadAt = &s
 	}
 	return out
 }
