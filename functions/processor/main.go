@@ -83,13 +83,12 @@ func setup(ctx context.Context, log *slog.Logger) (*processor.Handler, error) {
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, Timeout: cfg.GraphTimeout})
-	emf := metrics.Locked(os.Stdout) // one writer for both: lines never interleave
+	emf := metrics.NewWriter(os.Stdout, cfg.Stage, "processor") // one writer for both: lines never interleave
 	sender := outbound.NewSender(st, st, gc, queue.NewPublisher(sqsClient, cfg.EventsQueueURL, queue.Options{}), outbound.Config{
 		HumanAgent: cfg.HumanAgent, Grace: cfg.SendEchoGrace, RetryBase: cfg.SendRetryBase, MaxReceiveCount: cfg.MaxReceiveCount,
-		Stage: cfg.Stage,
-	}, log, outbound.WithMetricsWriter(emf))
-	svc := inbox.New(st, st, gc, inbox.Config{ProfileMaxAge: cfg.ProfileMaxAge, MaxReceiveCount: cfg.MaxReceiveCount, Stage: cfg.Stage}, log,
-		inbox.WithEchoReconciler(sender), inbox.WithMetricsWriter(emf))
+	}, log, outbound.WithMetrics(emf))
+	svc := inbox.New(st, st, gc, inbox.Config{ProfileMaxAge: cfg.ProfileMaxAge, MaxReceiveCount: cfg.MaxReceiveCount}, log,
+		inbox.WithEchoReconciler(sender), inbox.WithMetrics(emf))
 	return processor.NewHandler(outbound.Router{Sender: sender, Next: svc}, log,
 		processor.WithVisibility(sqsClient, cfg.EventsQueueURL),
 		processor.WithRecordBudget(cfg.GraphTimeout+processor.DeadlineMargin)), nil

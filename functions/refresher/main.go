@@ -15,6 +15,7 @@ import (
 
 	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/refresher"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -67,5 +68,5 @@ func setup(ctx context.Context, log *slog.Logger) (*refresher.Refresher, error) 
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL})
-	return refresher.New(refresher.Config{Horizon: cfg.Horizon, Concurrency: cfg.Concurrency, MinAge: cfg.MinAge, Stage: cfg.Stage}, st, gc, log, os.Stdout), nil
+	return refresher.New(refresher.Config{Horizon: cfg.Horizon, Concurrency: cfg.Concurrency, MinAge: cfg.MinAge}, st, gc, log, metrics.NewWriter(os.Stdout, cfg.Stage, "refresher")), nil
 }

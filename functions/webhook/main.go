@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/shared/archive"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/queue"
 	"github.com/iginbox/iginbox/shared/secrets"
 	"github.com/iginbox/iginbox/shared/webhook"
@@ -48,7 +49,7 @@ func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*webhook.Handl
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	pub := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL, queue.Options{})
-	var opts []webhook.Option
+	opts := []webhook.Option{webhook.WithMetrics(metrics.NewWriter(os.Stdout, cfg.Stage, "webhook"))}
 	if cfg.ArchiveDays > 0 {
 		// The archive write must never hold the answer long: bounded attempts and time.
 		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {

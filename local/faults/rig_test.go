@@ -107,7 +107,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}))
 	t.Cleanup(simSrv.Close)
 	gc := graph.New(graph.Config{BaseURL: simSrv.URL, Timeout: o.graphTimeout})
-	svc := inbox.New(r.st, r.st, gc, inbox.Config{MaxReceiveCount: o.maxReceives}, log, inbox.WithMetricsWriter(io.Discard))
+	svc := inbox.New(r.st, r.st, gc, inbox.Config{MaxReceiveCount: o.maxReceives}, log)
 	r.svc = &faultyService{next: svc, handled: map[string][]string{}, attempts: map[string]int{}, fail: map[string]int{}}
 	r.handler = processor.NewHandler(r.svc, log, processor.WithVisibility(r.sqs, r.queues.URL))
 	r.api = api.New(apiToken, log, api.WithConversations(r.st))

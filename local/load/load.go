@@ -526,7 +526,7 @@ func inProcess(ctx context.Context, o options) (*stack, error) {
 
 	handled := &atomic.Int64{}
 	gc := graph.New(graph.Config{BaseURL: simSrv.URL})
-	svc := inbox.New(st, st, gc, inbox.Config{}, log, inbox.WithMetricsWriter(io.Discard))
+	svc := inbox.New(st, st, gc, inbox.Config{}, log)
 	handler := processor.NewHandler(counting{next: svc, n: handled}, log, processor.WithVisibility(sq, queueURL))
 	pollCtx, pollCancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

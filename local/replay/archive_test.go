@@ -126,7 +126,7 @@ func newInboxState(t *testing.T, db *dynamodb.Client) *inboxState {
 		}
 	}
 	log := slog.New(slog.DiscardHandler)
-	svc := inbox.New(st, st, profiles{}, inbox.Config{}, log, inbox.WithMetricsWriter(io.Discard),
+	svc := inbox.New(st, st, profiles{}, inbox.Config{}, log,
 		inbox.WithClock(func() time.Time { return t0 }))
 	return &inboxState{st: st, h: processor.NewHandler(svc, log)}
 }

@@ -70,7 +70,7 @@ func BenchmarkDomainIncomingText(b *testing.B) {
 		Contact: store.Contact{ChannelID: acct, IGSID: "4200", Name: "Ann", ProfileStatus: store.ProfileOK, ProfileFetchedAt: now,
 			OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1, ConvLastActivityMS: 1, ConvLastIncomingMS: 1, Ver: 7},
 	}}
-	svc := inbox.New(cs, noChannels{}, noProfiles{}, inbox.Config{}, slog.New(slog.NewJSONHandler(io.Discard, nil)), inbox.WithMetricsWriter(io.Discard))
+	svc := inbox.New(cs, noChannels{}, noProfiles{}, inbox.Config{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	raw := make([][]byte, 64)
 	for i := range raw {
 		e := envs(b, acct, text("4200", ms(time.Duration(i+1)*time.Second), mid("bench"+string(rune('a'+i%26))+string(rune('a'+i/26))), "hello there"))[0]

@@ -545,7 +545,8 @@ func TestUnknownAccountIgnored(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &emf); err != nil {
 		t.Fatal(err)
 	}
-	if len(emf.AWS.CloudWatchMetrics) != 1 || emf.AWS.CloudWatchMetrics[0].Metrics[0].Name != "UnknownAccountEvents" || emf.Count != 1 || emf.Kind != "message" {
+	if len(emf.AWS.CloudWatchMetrics) != 1 || emf.AWS.CloudWatchMetrics[0].Metrics[0].Name != "UnknownAccountEvents" || emf.Count != 1 || emf.Kind != "message" ||
+		fmt.Sprint(emf.AWS.CloudWatchMetrics[0].Dimensions) != "[[Stage Function Kind]]" {
 		t.Errorf("EMF line %s", lines[0])
 	}
 }

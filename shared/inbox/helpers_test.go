@@ -19,6 +19,7 @@ import (
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
@@ -100,7 +101,7 @@ func newFixtureDB(t testing.TB, db *dynamodb.Client, opts ...fixtureOpt) *fixtur
 		o(&cfg)
 	}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(f.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.svc = inbox.New(f.st, f.st, f.profiles, cfg, log, inbox.WithClock(f.clock), inbox.WithMetricsWriter(f.metrics))
+	f.svc = inbox.New(f.st, f.st, f.profiles, cfg, log, inbox.WithClock(f.clock), inbox.WithMetrics(metrics.NewWriter(f.metrics, "test", "processor")))
 	f.api = api.New(apiToken, log, api.WithConversations(f.st))
 	f.connect(acct, false)
 	return f

@@ -58,7 +58,7 @@ func TestProfileErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, func(c *inbox.Config) { c.Stage = "test" })
+			f := newFixture(t)
 			const c = "2001"
 			f.profiles.setErr(c, tc.err)
 			ctx := processor.WithReceiveCount(context.Background(), tc.receiveCount)

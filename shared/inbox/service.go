@@ -9,10 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"time"
 
@@ -72,8 +70,6 @@ type Config struct {
 	MaxReceiveCount int
 	// TombstoneTTL: how long an unsend or reaction whose message never arrived is kept.
 	TombstoneTTL time.Duration
-	// Stage is the Stage dimension of metrics shared with other functions (STAGE).
-	Stage string
 }
 
 func (c Config) withDefaults() Config {
@@ -98,7 +94,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	emf io.Writer // embedded-metric-format lines
+	emf *metrics.Writer
 
 	echoes EchoReconciler // optional
 }
@@ -114,16 +110,15 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithEchoReconciler lets echoes be matched with sends whose outcome was unknown.
 func WithEchoReconciler(r EchoReconciler) Option { return func(s *Service) { s.echoes = r } }
 
-// WithMetricsWriter sets where CloudWatch embedded-metric-format lines go (default stdout).
-func WithMetricsWriter(w io.Writer) Option { return func(s *Service) { s.emf = w } }
+// WithMetrics sets the writer of the service's metrics (default: none).
+func WithMetrics(w *metrics.Writer) Option { return func(s *Service) { s.emf = w } }
 
 // New returns a Service.
 func New(st Store, channels Channels, profiles Profiles, cfg Config, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{store: st, channels: channels, profiles: profiles, cfg: cfg.withDefaults(), log: log, now: time.Now, emf: os.Stdout}
+	s := &Service{store: st, channels: channels, profiles: profiles, cfg: cfg.withDefaults(), log: log, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
-	s.emf = metrics.Locked(s.emf)
 	return s
 }
 
@@ -227,9 +222,9 @@ func (s *Service) unknownAccount(ctx context.Context, env envelope.Envelope) (st
 	return outcomeIgnored, nil
 }
 
-// emitMetric writes one CloudWatch embedded-metric-format line (namespace iginbox, dimension Kind).
+// emitMetric counts one event by its kind (dimension Kind).
 func (s *Service) emitMetric(name string, env envelope.Envelope) {
-	_ = metrics.Write(s.emf, metrics.Line{
+	_ = s.emf.Emit(metrics.Line{
 		Time:       s.now(),
 		Dimensions: []metrics.Dimension{{Name: "Kind", Value: string(env.Kind)}},
 		Metrics:    []metrics.Metric{{Name: name, Value: 1}},
@@ -240,9 +235,8 @@ func (s *Service) emitMetric(name string, env envelope.Envelope) {
 // emitReauthMetric counts a channel this function flagged for re-authorization, as the
 // refresher counts its own (ChannelsReauthAlarm sums both).
 func (s *Service) emitReauthMetric(accountID string) {
-	_ = metrics.Write(s.emf, metrics.Line{
+	_ = s.emf.Emit(metrics.Line{
 		Time:       s.now(),
-		Dimensions: []metrics.Dimension{{Name: "Stage", Value: s.cfg.Stage}, {Name: "Function", Value: "processor"}},
 		Metrics:    []metrics.Metric{{Name: metrics.ChannelsFlaggedForReauth, Value: 1}},
 		Properties: map[string]any{"account_id": accountID, "source": "profile"},
 	})

@@ -35,8 +35,9 @@ type Metric struct {
 // Dimension is one dimension of a line (its name and value).
 type Dimension struct{ Name, Value string }
 
-// Line is one EMF line: every metric under one dimension set, plus properties that are
-// logged (searchable in Logs Insights) but are not dimensions.
+// Line is one EMF line: every metric under one dimension set (Stage, Function and
+// Dimensions), plus properties that are logged (searchable in Logs Insights) but are not
+// dimensions.
 type Line struct {
 	Namespace  string // Namespace when empty
 	Time       time.Time
@@ -45,8 +46,43 @@ type Line struct {
 	Properties map[string]any
 }
 
-// Write writes l to w as one JSON line with a single Write call.
-func Write(w io.Writer, l Line) error {
+// Writer writes the EMF lines of one function in one stage: every line carries the dimensions
+// Stage and Function before its own, so that alarms and dashboards select a stage. Each line
+// is one Write call, and lines written from many goroutines never interleave. A nil *Writer
+// writes nothing.
+type Writer struct {
+	mu       sync.Mutex
+	out      io.Writer
+	stage    string
+	function string
+}
+
+// NewWriter returns the Writer of function in stage, writing to out (os.Stdout in Lambda,
+// where CloudWatch Logs picks the lines up).
+func NewWriter(out io.Writer, stage, function string) *Writer {
+	return &Writer{out: out, stage: stage, function: function}
+}
+
+// Emit writes l as one JSON line.
+func (w *Writer) Emit(l Line) error {
+	if w == nil {
+		return nil
+	}
+	l.Dimensions = append([]Dimension{{Name: "Stage", Value: w.stage}, {Name: "Function", Value: w.function}}, l.Dimensions...)
+	b, err := encode(l)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.out.Write(b); err != nil {
+		return fmt.Errorf("write metric line: %w", err)
+	}
+	return nil
+}
+
+// encode returns l as one JSON line.
+func encode(l Line) ([]byte, error) {
 	if l.Namespace == "" {
 		l.Namespace = Namespace
 	}
@@ -78,26 +114,9 @@ func Write(w io.Writer, l Line) error {
 	}
 	b, err := json.Marshal(obj)
 	if err != nil {
-		return fmt.Errorf("encode metric line: %w", err)
+		return nil, fmt.Errorf("encode metric line: %w", err)
 	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write metric line: %w", err)
-	}
-	return nil
-}
-
-// Locked returns a writer whose Write calls are serialised, for a writer shared by goroutines.
-func Locked(w io.Writer) io.Writer { return &locked{w: w} }
-
-type locked struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *locked) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return append(b, '\n'), nil
 }
 
 // Decoded is an EMF line read back (tests, tools): its directive and its top-level fields.

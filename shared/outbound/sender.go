@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/iginbox/iginbox/shared/envelope"
@@ -66,8 +64,6 @@ type Config struct {
 	// MaxReceiveCount is the queue's maxReceiveCount: on the last delivery a transient
 	// failure marks the part failed instead of leaving it queued forever.
 	MaxReceiveCount int
-	// Stage is the Stage dimension of the metrics (STAGE).
-	Stage string
 }
 
 func (c Config) withDefaults() Config {
@@ -95,7 +91,7 @@ type Sender struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
-	emf      io.Writer // embedded-metric-format lines
+	emf      *metrics.Writer
 }
 
 // Option customises a Sender.
@@ -104,16 +100,15 @@ type Option func(*Sender)
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = now } }
 
-// WithMetricsWriter sets where CloudWatch embedded-metric-format lines go (default stdout).
-func WithMetricsWriter(w io.Writer) Option { return func(s *Sender) { s.emf = w } }
+// WithMetrics sets the writer of the sender's metrics (default: none).
+func WithMetrics(w *metrics.Writer) Option { return func(s *Sender) { s.emf = w } }
 
 // NewSender returns a Sender.
 func NewSender(st Store, channels Channels, meta Messenger, pub Publisher, cfg Config, log *slog.Logger, opts ...Option) *Sender {
-	s := &Sender{store: st, channels: channels, meta: meta, pub: pub, cfg: cfg.withDefaults(), log: log, now: time.Now, emf: os.Stdout}
+	s := &Sender{store: st, channels: channels, meta: meta, pub: pub, cfg: cfg.withDefaults(), log: log, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
-	s.emf = metrics.Locked(s.emf)
 	return s
 }
 
@@ -216,9 +211,8 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 			s.log.ErrorContext(ctx, "could not flag channel for re-authorization", "account_id", p.ChannelID, "error", ferr.Error())
 		} else {
 			// Counted like the refresher's flags (template.yaml, ChannelsReauthAlarm).
-			_ = metrics.Write(s.emf, metrics.Line{
+			_ = s.emf.Emit(metrics.Line{
 				Time:       s.now(),
-				Dimensions: []metrics.Dimension{{Name: "Stage", Value: s.cfg.Stage}, {Name: "Function", Value: "processor"}},
 				Metrics:    []metrics.Metric{{Name: metrics.ChannelsFlaggedForReauth, Value: 1}},
 				Properties: map[string]any{"account_id": p.ChannelID, "source": "send"},
 			})

@@ -27,6 +27,7 @@ import (
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/outbound"
 	"github.com/iginbox/iginbox/shared/processor"
 	"github.com/iginbox/iginbox/shared/queue"
@@ -104,9 +105,9 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	gc := graph.New(graph.Config{BaseURL: simSrv.URL, Timeout: o.graphTimeout})
 	w.meta = &messenger{next: gc}
 	w.sender = outbound.NewSender(w.st, w.st, w.meta, w.pub, outbound.Config{
-		HumanAgent: o.humanAgent, Grace: o.grace, RetryBase: time.Second, RetryMax: 2 * time.Second, MaxReceiveCount: 5, Stage: "test",
-	}, log, outbound.WithClock(w.now), outbound.WithMetricsWriter(w.metrics))
-	svc := inbox.New(w.st, w.st, gc, inbox.Config{}, log, inbox.WithEchoReconciler(w.sender), inbox.WithMetricsWriter(io.Discard))
+		HumanAgent: o.humanAgent, Grace: o.grace, RetryBase: time.Second, RetryMax: 2 * time.Second, MaxReceiveCount: 5,
+	}, log, outbound.WithClock(w.now), outbound.WithMetrics(metrics.NewWriter(w.metrics, "test", "processor")))
+	svc := inbox.New(w.st, w.st, gc, inbox.Config{}, log, inbox.WithEchoReconciler(w.sender))
 	w.handler = processor.NewHandler(outbound.Router{Sender: w.sender, Next: svc}, log, processor.WithVisibility(w.sqs, w.queues.URL))
 	w.api = api.New(apiToken, log, api.WithConversations(w.st),
 		api.WithReplies(w.st, w.pub, api.ReplyConfig{HumanAgent: o.humanAgent, Now: w.now}))

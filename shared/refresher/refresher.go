@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -26,9 +25,6 @@ const (
 	MinTokenAge = 24 * time.Hour
 )
 
-// MetricNamespace is the CloudWatch namespace of the EMF metrics.
-const MetricNamespace = metrics.Namespace
-
 // Config configures a Refresher.
 type Config struct {
 	Horizon     time.Duration // TOKEN_REFRESH_HORIZON
@@ -36,7 +32,6 @@ type Config struct {
 	// MinAge is the minimum token age (REFRESH_MIN_AGE, default MinTokenAge). Meta refuses to
 	// refresh younger tokens; only local demos against the simulator lower it (e.g. 1s).
 	MinAge time.Duration
-	Stage  string // metric dimension
 }
 
 // Store is what the refresher needs from the table (implemented by *store.Store).
@@ -72,13 +67,12 @@ type Refresher struct {
 	store Store
 	graph Graph
 	log   *slog.Logger
-	emf   io.Writer
+	emf   *metrics.Writer
 	now   func() time.Time
 }
 
-// New returns a Refresher. emf receives CloudWatch embedded-metric-format lines (stdout in
-// Lambda).
-func New(cfg Config, st Store, g Graph, log *slog.Logger, emf io.Writer) *Refresher {
+// New returns a Refresher. emf receives the run's metrics (nil: none).
+func New(cfg Config, st Store, g Graph, log *slog.Logger, emf *metrics.Writer) *Refresher {
 	if cfg.Horizon <= 0 {
 		cfg.Horizon = DefaultHorizon
 	}
@@ -87,9 +81,6 @@ func New(cfg Config, st Store, g Graph, log *slog.Logger, emf io.Writer) *Refres
 	}
 	if cfg.MinAge <= 0 {
 		cfg.MinAge = MinTokenAge
-	}
-	if emf == nil {
-		emf = io.Discard
 	}
 	return &Refresher{cfg: cfg, store: st, graph: g, log: log, emf: emf, now: time.Now}
 }
@@ -187,10 +178,8 @@ func (r *Refresher) refresh(ctx context.Context, ch store.Channel) outcome {
 // emitMetrics writes one CloudWatch embedded-metric-format line with the run's counters
 // (ChannelsFlaggedForReauth and TokenRefreshFailures feed alarms).
 func (r *Refresher) emitMetrics(sum Summary) {
-	_ = metrics.Write(r.emf, metrics.Line{
-		Namespace:  MetricNamespace,
-		Time:       r.now(),
-		Dimensions: []metrics.Dimension{{Name: "Stage", Value: r.cfg.Stage}, {Name: "Function", Value: "refresher"}},
+	_ = r.emf.Emit(metrics.Line{
+		Time: r.now(),
 		Metrics: []metrics.Metric{
 			{Name: metrics.ChannelsFlaggedForReauth, Value: float64(sum.Flagged)},
 			{Name: "TokensRefreshed", Value: float64(sum.Refreshed)},

@@ -15,6 +15,7 @@ import (
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/refresher"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -87,7 +88,7 @@ func TestRunRefreshesFlagsAndLeavesTransientFailures(t *testing.T) {
 	e.sim.Revoke("102")
 	e.sim.AddFault(metasim.Fault{Path: "/refresh_access_token", Code: 2, AccountID: "103"})
 
-	r := refresher.New(refresher.Config{Stage: "test"}, e.st, e.gc, e.log, e.metrics)
+	r := refresher.New(refresher.Config{}, e.st, e.gc, e.log, metrics.NewWriter(e.metrics, "test", "refresher"))
 	sum, err := r.Run(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/metrics"
 
 	"github.com/iginbox/iginbox/shared/archive"
 )
@@ -53,7 +54,7 @@ func TestArchive(t *testing.T) {
 		{name: "accepted body archived with its accounts", body: mixed, wantStatus: 200, wantArchived: true,
 			wantAccounts: []string{"17841400000000001", "17841400000000002"}, wantLog: `"archive":"archived"`},
 		{name: "archive failure keeps the 200", body: mixed, archiveErr: errors.New("throttled"), wantStatus: 200, wantArchived: true,
-			wantAccounts: []string{"17841400000000001", "17841400000000002"}, wantLog: `"WebhookArchiveFailures":1`},
+			wantAccounts: []string{"17841400000000001", "17841400000000002"}, wantLog: `"archive_error":"throttled"`},
 		{name: "publish failure still archived (Meta retries)", body: mixed, pubErr: errors.New("sqs down"), wantStatus: 500, wantArchived: true,
 			wantAccounts: []string{"17841400000000001", "17841400000000002"}},
 		{name: "bad signature not archived", body: mixed, sig: "sha256=" + strings.Repeat("0", 64), wantStatus: 401},
@@ -62,10 +63,10 @@ func TestArchive(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var logs bytes.Buffer
+			var logs, emf bytes.Buffer
 			arch := &fakeArchiver{err: tc.archiveErr}
 			h := NewHandler(testSecret, testToken, &fakePublisher{err: tc.pubErr}, slog.New(slog.NewJSONHandler(&logs, nil)),
-				WithArchive(arch), WithClock(func() time.Time { return at }))
+				WithArchive(arch), WithClock(func() time.Time { return at }), WithMetrics(metrics.NewWriter(&emf, "prod", "webhook")))
 			sig := tc.sig
 			if sig == "" {
 				sig = Sign([]byte(testSecret), tc.body)
@@ -93,6 +94,15 @@ func TestArchive(t *testing.T) {
 			}
 			if h.ArchiveFailures() != wantFailures {
 				t.Errorf("ArchiveFailures = %d, want %d", h.ArchiveFailures(), wantFailures)
+			}
+			lines, err := metrics.Decode(emf.String(), "WebhookArchiveFailures")
+			if err != nil || int64(len(lines)) != wantFailures {
+				t.Errorf("%d WebhookArchiveFailures lines (%v), want %d:\n%s", len(lines), err, wantFailures, emf.String())
+			}
+			for _, l := range lines {
+				if fmt.Sprint(l.Dimensions) != "[[Stage Function]]" || l.Fields["Stage"] != "prod" || l.Fields["Function"] != "webhook" {
+					t.Errorf("metric line %+v, want dimensions Stage=prod, Function=webhook", l)
+				}
 			}
 			if !strings.Contains(logs.String(), tc.wantLog) || strings.Contains(logs.String(), testSecret) {
 				t.Errorf("log lacks %q (or holds the secret):\n%s", tc.wantLog, logs.String())

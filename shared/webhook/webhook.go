@@ -25,6 +25,7 @@ import (
 	"github.com/iginbox/iginbox/shared/archive"
 	"github.com/iginbox/iginbox/shared/config"
 	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/secrets"
 )
 
@@ -59,6 +60,8 @@ type Config struct {
 	ArchiveDays int
 	// TableName is TABLE_NAME, required while the archive is on.
 	TableName string
+	// Stage is STAGE, the Stage dimension of the metrics.
+	Stage string
 }
 
 // LoadConfig reads Config with getenv (os.Getenv in main) and reports every problem.
@@ -71,6 +74,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		QueueURL:    e.Required("EVENTS_QUEUE_URL"),
 		ArchiveDays: days,
 		TableName:   e.String("TABLE_NAME"),
+		Stage:       e.String("STAGE"),
 	}
 	if c.ArchiveDays > 0 && c.TableName == "" {
 		e.Add(errors.New("TABLE_NAME is required while the archive is on (or set WEBHOOK_ARCHIVE_DAYS=0)"))
@@ -96,6 +100,7 @@ type Handler struct {
 	now         func() time.Time
 	archive     Archiver
 	archiveFail atomic.Int64
+	emf         *metrics.Writer
 	// macs holds HMAC-SHA256 states keyed with secret (hash.Hash), reset and reused across
 	// requests: hmac.New costs about as much as hashing a one-event body.
 	macs sync.Pool
@@ -106,6 +111,9 @@ type Option func(*Handler)
 
 // WithArchive records every accepted body with a (nil: no archive).
 func WithArchive(a Archiver) Option { return func(h *Handler) { h.archive = a } }
+
+// WithMetrics sets the writer of the handler's metrics (default: none).
+func WithMetrics(w *metrics.Writer) Option { return func(h *Handler) { h.emf = w } }
 
 // WithClock replaces time.Now (receive times of archived bodies, durations).
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
@@ -127,7 +135,7 @@ func NewHandler(appSecret, verifyToken string, pub Publisher, log *slog.Logger, 
 }
 
 // ArchiveFailures returns how many archive writes failed since the handler was created (each
-// one is also logged with an embedded metric, WebhookArchiveFailures).
+// one is also counted by the metric WebhookArchiveFailures).
 func (h *Handler) ArchiveFailures() int64 { return h.archiveFail.Load() }
 
 // outcome is what the one log line of a request reports.
@@ -178,15 +186,8 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		// The archive is a recovery aid, not part of accepting a body: a failed write is
 		// logged and counted (an embedded metric for an alarm), never answered with a 5xx.
 		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("archive_error", o.archErr.Error()), slog.Int("WebhookArchiveFailures", 1),
-			slog.Any("_aws", map[string]any{
-				"Timestamp": start.UnixMilli(),
-				"CloudWatchMetrics": []map[string]any{{
-					"Namespace":  "iginbox",
-					"Dimensions": [][]string{{}},
-					"Metrics":    []map[string]string{{"Name": "WebhookArchiveFailures", "Unit": "Count"}},
-				}},
-			}))
+		attrs = append(attrs, slog.String("archive_error", o.archErr.Error()))
+		_ = h.emf.Emit(metrics.Line{Time: start, Metrics: []metrics.Metric{{Name: "WebhookArchiveFailures", Value: 1}}})
 	}
 	switch {
 	case o.status >= 500:
