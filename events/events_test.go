@@ -58,6 +58,7 @@ func TestEveryEventFileIsValid(t *testing.T) {
 	checks := map[string]func(t *testing.T, b []byte){
 		"apigw":    func(t *testing.T, b []byte) { checkAPIGateway(t, b, routes) },
 		"meta":     checkMeta,
+		"hostile":  checkHostile,
 		"sqs":      checkSQS,
 		"schedule": checkSchedule,
 	}
@@ -75,7 +76,7 @@ func TestEveryEventFileIsValid(t *testing.T) {
 		folder := strings.Split(filepath.ToSlash(path), "/")[0]
 		check, ok := checks[folder]
 		if !ok || filepath.Ext(path) != ".json" {
-			t.Errorf("%s: no check for this file (folders: apigw, meta, sqs, schedule; *.json only)", path)
+			t.Errorf("%s: no check for this file (folders: apigw, meta, hostile, sqs, schedule; *.json only)", path)
 			return nil
 		}
 		counts[folder]++
@@ -179,6 +180,23 @@ func checkMeta(t *testing.T, b []byte) {
 	for _, e := range batch.Events {
 		if err := e.Validate(); err != nil {
 			t.Errorf("event %s: %v", e.Key, err)
+		}
+	}
+}
+
+// checkHostile: a catalogue body is a webhook body written as Meta writes them (only printable
+// ASCII: every other character escaped) whose events are all messages, reactions or postbacks.
+func checkHostile(t *testing.T, b []byte) {
+	checkMeta(t, b)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			t.Fatalf("byte %d is %#x: not escaped like Meta", i, c)
+		}
+	}
+	batch, _ := webhook.Parse(b)
+	for _, e := range batch.Events {
+		if e.Kind != envelope.KindMessage && e.Kind != envelope.KindReaction && e.Kind != envelope.KindPostback {
+			t.Errorf("event %s is a %s", e.Key, e.Kind)
 		}
 	}
 }

@@ -82,6 +82,7 @@ func TestEndToEnd(t *testing.T) {
 	}{
 		{"issue4_replay_fixtures", testReplayFixtures},
 		{"issue5_reply_send_echo_read_window", testReply},
+		{"every_character_round_trips", testEveryCharacter},
 		{"issue3_refresher_refreshes_due_flags_dead", testRefresher},
 	}
 	for _, st := range steps {

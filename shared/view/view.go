@@ -93,10 +93,24 @@ func (c Conversation) WithSummary(sum store.ConversationSummary) Conversation {
 	return c
 }
 
-// Attachment is a message attachment.
+// Attachment is a message attachment; Title is the payload's title when Meta sent one
+// (shares, reels, posts).
 type Attachment struct {
-	Type string `json:"type"`
-	URL  string `json:"url"`
+	Type  string `json:"type"`
+	URL   string `json:"url"`
+	Title string `json:"title,omitempty"`
+}
+
+// attachmentTitle reads the title of a stored attachment payload ("" when none).
+func attachmentTitle(payload string) string {
+	if !strings.Contains(payload, `"title"`) {
+		return ""
+	}
+	var p struct {
+		Title string `json:"title"`
+	}
+	_ = json.Unmarshal([]byte(payload), &p)
+	return p.Title
 }
 
 // ReplyTo is {"mid"} or {"story_id","story_url"}.
@@ -204,7 +218,7 @@ func NewMessage(m store.Message, readWatermarkMS int64) Message {
 		Timestamp: MetaTime(m.TimestampMS),
 	}
 	for _, a := range m.Attachments {
-		out.Attachments = append(out.Attachments, Attachment{Type: a.Type, URL: a.URL})
+		out.Attachments = append(out.Attachments, Attachment{Type: a.Type, URL: a.URL, Title: attachmentTitle(a.Payload)})
 	}
 	for _, r := range m.Reactions {
 		by := ByContact
