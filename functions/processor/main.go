@@ -35,7 +35,7 @@ type Config struct {
 	MaxReceiveCount int           // MAX_RECEIVE_COUNT (default 5: the queue's maxReceiveCount)
 	EventsQueueURL  string        // EVENTS_QUEUE_URL: send checks and re-sends are enqueued here
 	HumanAgent      bool          // HUMAN_AGENT_ENABLED (default true)
-	SendEchoGrace   time.Duration // SEND_ECHO_GRACE (default 60s): wait for an echo before re-sending
+	SendEchoGrace   time.Duration // SEND_ECHO_GRACE (default 15m): wait for an echo before re-sending
 	SendRetryBase   time.Duration // SEND_RETRY_BASE (default 10s): first back-off of a transient send failure
 	Stage           string        // STAGE (metric dimension)
 }

@@ -15,7 +15,7 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", map[string]string{"TABLE_NAME": "t", "EVENTS_QUEUE_URL": "q"}, Config{TableName: "t", GraphTimeout: 10 * time.Second, ProfileMaxAge: 168 * time.Hour, MaxReceiveCount: 5,
-			EventsQueueURL: "q", HumanAgent: true, SendEchoGrace: time.Minute, SendRetryBase: 10 * time.Second}, ""},
+			EventsQueueURL: "q", HumanAgent: true, SendEchoGrace: 15 * time.Minute, SendRetryBase: 10 * time.Second}, ""},
 		{"overrides", map[string]string{"TABLE_NAME": "t", "EVENTS_QUEUE_URL": "q", "GRAPH_API_URL": "http://127.0.0.1:9", "GRAPH_TIMEOUT": "4s", "PROFILE_MAX_AGE": "1h", "MAX_RECEIVE_COUNT": "3",
 			"HUMAN_AGENT_ENABLED": "false", "SEND_ECHO_GRACE": "5s", "SEND_RETRY_BASE": "1s", "STAGE": "prod"},
 			Config{TableName: "t", GraphAPIURL: "http://127.0.0.1:9", GraphTimeout: 4 * time.Second, ProfileMaxAge: time.Hour, MaxReceiveCount: 3,

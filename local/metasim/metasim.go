@@ -29,7 +29,9 @@
 // Send failures use the faults: {"path":"/v23.0/me/messages","code":190} (or 4/613, 10 with
 // subcode 2534022, 551, 500..599 for a 5xx), and {"path":"/v23.0/me/messages",
 // "timeout_after_accept":true,"delay_ms":15000} accepts the message (counted, echo posted) but
-// answers only after delay_ms, beyond the client's timeout.
+// answers only after delay_ms, beyond the client's timeout; "after_accept":true accepts it and
+// then answers the fault ({"code":2}, {"status":504,"body":"Gateway Timeout"}, {"body":"{}"}).
+// "body" answers a raw body with "status" (a bare {"status":429,"body":"Too Many Requests"}).
 //
 // A request header `X-Sim-Fail: <code>[/<subcode>]` makes that one request fail with the code.
 //
@@ -39,11 +41,13 @@ package metasim
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -95,6 +99,12 @@ type Fault struct {
 	// the answer comes only after DelayMS (default 15000), beyond the client's timeout.
 	TimeoutAfterAccept bool `json:"timeout_after_accept,omitempty"`
 	DelayMS            int  `json:"delay_ms,omitempty"`
+	// AfterAccept (send API only): the message is accepted (counted, echo posted), then the
+	// fault's answer is given anyway, as when Meta answers 5xx or code 1/2 after accepting.
+	AfterAccept bool `json:"after_accept,omitempty"`
+	// Body, when set, is answered as it is (with Status, default 200) instead of Meta's error
+	// JSON: a 2xx without message_id, a non-JSON body, a bare 429.
+	Body string `json:"body,omitempty"`
 }
 
 type code struct {
@@ -253,23 +263,14 @@ func (s *Simulator) injectedFault(r *http.Request) (metaError, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if f.TimeoutAfterAccept {
+		if f.TimeoutAfterAccept || f.AfterAccept {
 			continue // taken by the send handler
 		}
 		if f.Path != r.URL.Path || (f.Method != "" && !strings.EqualFold(f.Method, r.Method)) ||
 			(f.AccountID != "" && f.AccountID != account) {
 			continue
 		}
-		me := errorFor(f.Code, f.Subcode)
-		if f.Status != 0 {
-			me.Status = f.Status
-		}
-		if f.Type != "" {
-			me.Type = f.Type
-		}
-		if f.Message != "" {
-			me.Message = f.Message
-		}
+		me := f.answer()
 		if f.Times > 0 {
 			f.Times--
 			if f.Times == 0 {
@@ -622,6 +623,25 @@ type metaError struct {
 	Subcode int
 	Type    string
 	Message string
+	Raw     string // answered as is instead of the error JSON (Fault.Body)
+}
+
+// answer is the error a fault makes the simulator answer.
+func (f *Fault) answer() metaError {
+	if f.Body != "" {
+		return metaError{Status: cmp.Or(f.Status, http.StatusOK), Raw: f.Body}
+	}
+	me := errorFor(f.Code, f.Subcode)
+	if f.Status != 0 {
+		me.Status = f.Status
+	}
+	if f.Type != "" {
+		me.Type = f.Type
+	}
+	if f.Message != "" {
+		me.Message = f.Message
+	}
+	return me
 }
 
 // errorFor returns Meta's documented error for a code.
@@ -672,6 +692,11 @@ func errorFor(code, subcode int) metaError {
 }
 
 func writeError(w http.ResponseWriter, me metaError) {
+	if me.Raw != "" {
+		w.WriteHeader(me.Status)
+		_, _ = io.WriteString(w, me.Raw)
+		return
+	}
 	body := map[string]any{"message": me.Message, "type": me.Type, "code": me.Code, "fbtrace_id": "Sim" + randomHex(10)}
 	if me.Subcode != 0 {
 		body["error_subcode"] = me.Subcode

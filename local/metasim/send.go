@@ -115,7 +115,7 @@ func (s *Simulator) send(w http.ResponseWriter, r *http.Request) {
 		writeError(w, metaError{Status: 400, Code: 100, Type: "IGApiException", Message: "(#100) Unsupported tag"})
 		return
 	}
-	delay, timeout := s.takeTimeoutFault(r.URL.Path, account)
+	fault, faulty := s.takeAcceptFault(r.URL.Path, account)
 	msg.MID = newMID(account, msg.RecipientIGSID)
 	msg.Timestamp = s.cfg.Now().UnixMilli()
 	s.mu.Lock()
@@ -123,8 +123,16 @@ func (s *Simulator) send(w http.ResponseWriter, r *http.Request) {
 	s.sends = append(s.sends, msg)
 	s.mu.Unlock()
 	s.postLater(s.cfg.EchoDelay, echoBody(msg))
-	if timeout {
+	if faulty && fault.AfterAccept {
+		writeError(w, fault.answer()) // accepted, but the answer says otherwise
+		return
+	}
+	if faulty {
 		// Accepted, but the answer comes too late for the client.
+		delay := time.Duration(fault.DelayMS) * time.Millisecond
+		if delay <= 0 {
+			delay = 15 * time.Second
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -136,17 +144,13 @@ func (s *Simulator) send(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"recipient_id": msg.RecipientIGSID, "message_id": msg.MID})
 }
 
-// takeTimeoutFault consumes a timeout_after_accept fault matching the request.
-func (s *Simulator) takeTimeoutFault(path, account string) (time.Duration, bool) {
+// takeAcceptFault consumes a timeout_after_accept or after_accept fault matching the request.
+func (s *Simulator) takeAcceptFault(path, account string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if !f.TimeoutAfterAccept || f.Path != path || (f.AccountID != "" && f.AccountID != account) {
+		if (!f.TimeoutAfterAccept && !f.AfterAccept) || f.Path != path || (f.AccountID != "" && f.AccountID != account) {
 			continue
-		}
-		d := time.Duration(f.DelayMS) * time.Millisecond
-		if d <= 0 {
-			d = 15 * time.Second
 		}
 		if f.Times > 0 {
 			f.Times--
@@ -154,9 +158,9 @@ func (s *Simulator) takeTimeoutFault(path, account string) (time.Duration, bool)
 				s.faults = append(s.faults[:i], s.faults[i+1:]...)
 			}
 		}
-		return d, true
+		return *f, true
 	}
-	return 0, false
+	return Fault{}, false
 }
 
 // newMID returns a mid shaped like Meta's (base64 of an ig_message_item id).

@@ -457,13 +457,13 @@ func (c *Client) SendMessage(ctx context.Context, accessToken string, req SendRe
 		Error json.RawMessage `json:"error"`
 	}
 	if err := json.Unmarshal(data, &out); err != nil {
-		return SendResult{}, &Error{Op: op, HTTPStatus: resp.StatusCode, Message: "response is not valid JSON"}
+		return SendResult{}, &Error{Op: op, HTTPStatus: resp.StatusCode, Message: "response is not valid JSON", Unexpected: true}
 	}
 	if len(out.Error) > 0 && string(out.Error) != "null" {
 		return SendResult{}, decodeError(op, resp.StatusCode, data)
 	}
 	if out.MessageID == "" {
-		return SendResult{}, &Error{Op: op, HTTPStatus: resp.StatusCode, Message: "response has no message_id"}
+		return SendResult{}, &Error{Op: op, HTTPStatus: resp.StatusCode, Message: "response has no message_id", Unexpected: true}
 	}
 	return out.SendResult, nil
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Error is an error answered by the Graph API or by Instagram's OAuth endpoints. It carries
@@ -20,6 +21,9 @@ type Error struct {
 	Op string `json:"-"`
 	// Timeout is true when the call failed because of a timeout (outcome unknown).
 	Timeout bool `json:"-"`
+	// Unexpected is true for a 2xx answer that does not say what happened (not JSON, or a
+	// send answer without message_id): the call may well have succeeded.
+	Unexpected bool `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -53,11 +57,15 @@ func IsTokenDead(err error) bool {
 	return ge.Code == 190 || (ge.Code == 200 && ge.Subcode == 2534041)
 }
 
-// IsRateLimited reports whether err is one of Meta's throttling errors (4, 32, 613).
+// IsRateLimited reports whether err is one of Meta's throttling errors (4, 32, 613) or an
+// HTTP 429 (with or without a Meta code): the call was refused, try again later.
 func IsRateLimited(err error) bool {
 	ge, ok := AsError(err)
 	if !ok {
 		return false
+	}
+	if ge.HTTPStatus == http.StatusTooManyRequests {
+		return true
 	}
 	switch ge.Code {
 	case 4, 32, 613:
@@ -85,6 +93,24 @@ func IsTransient(err error) bool {
 		return true
 	}
 	return IsRateLimited(err)
+}
+
+// IsOutcomeUnknown reports whether a call that changes something (a send) may have taken
+// effect although err says it failed: no answer at all (timeout, connection lost), a server
+// error (HTTP 5xx, codes 1 and 2: a front end can answer 5xx after Meta accepted the call), or
+// a 2xx we cannot read. Rate limits and other answers from Meta are definite refusals.
+func IsOutcomeUnknown(err error) bool {
+	if err == nil {
+		return false
+	}
+	ge, ok := AsError(err)
+	if !ok {
+		return true // not an answer from Meta at all
+	}
+	if IsRateLimited(err) {
+		return false
+	}
+	return ge.Timeout || ge.Unexpected || ge.HTTPStatus == 0 || ge.HTTPStatus >= 500 || ge.Code == 1 || ge.Code == 2
 }
 
 // IsUnknownUser reports whether Meta has no (visible) Instagram user for the id: 9010

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -102,5 +103,54 @@ func TestSendMessageTimeoutIsUnknownOutcome(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), secretToken) {
 		t.Error("token in error text")
+	}
+}
+
+// Which send failures may hide an accepted message (wait for the echo) and which are
+// definite refusals.
+func TestSendOutcomeClassification(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		status        int
+		body          string
+		wantUnknown   bool
+		wantRateLimit bool
+	}{
+		{"504 html", 504, "<html>Gateway Timeout</html>", true, false},
+		{"500 code 1", 500, `{"error":{"message":"An unknown error occurred","code":1}}`, true, false},
+		{"503 code 2", 503, `{"error":{"message":"retry later","code":2}}`, true, false},
+		{"200 code 2", 200, `{"error":{"message":"retry later","code":2}}`, true, false},
+		{"200 without message_id", 200, `{"recipient_id":"1"}`, true, false},
+		{"200 not JSON", 200, "OK", true, false},
+		{"bare 429", 429, "Too Many Requests", false, true},
+		{"429 with code 4", 429, `{"error":{"message":"limit","code":4}}`, false, true},
+		{"403 code 4", 403, `{"error":{"message":"(#4) Application request limit reached","code":4}}`, false, true},
+		{"400 code 613", 400, `{"error":{"message":"(#613)","code":613}}`, false, true},
+		{"400 code 10", 400, `{"error":{"message":"outside window","code":10,"error_subcode":2534022}}`, false, false},
+		{"400 code 190", 400, `{"error":{"message":"expired","code":190}}`, false, false},
+		{"400 html", 400, "<html>Bad Request</html>", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			_, err := graph.New(graph.Config{BaseURL: srv.URL}).SendMessage(context.Background(), "tok", graph.SendRequest{RecipientIGSID: "1", Text: "hi"})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := graph.IsOutcomeUnknown(err); got != tc.wantUnknown {
+				t.Errorf("IsOutcomeUnknown(%v) = %v, want %v", err, got, tc.wantUnknown)
+			}
+			if got := graph.IsRateLimited(err); got != tc.wantRateLimit {
+				t.Errorf("IsRateLimited(%v) = %v, want %v", err, got, tc.wantRateLimit)
+			}
+		})
+	}
+	if !graph.IsOutcomeUnknown(&graph.Error{Op: "send message", Timeout: true}) || !graph.IsOutcomeUnknown(errors.New("connection reset")) {
+		t.Error("timeouts and transport failures must be unknown outcomes")
 	}
 }

@@ -270,9 +270,11 @@ func TestSendErrors(t *testing.T) {
 		{"100/2018047 upload failure", metasim.Fault{Code: 100, Subcode: 2018047}, store.MessageFailed, 100, 2018047, false, 0},
 		{"4 rate limited then sent", metasim.Fault{Code: 4, Times: 1}, store.MessageSent, 0, 0, false, 1},
 		{"613 rate limited then sent", metasim.Fault{Code: 613, Subcode: 2534040, Times: 2}, store.MessageSent, 0, 0, false, 1},
-		{"500 then sent", metasim.Fault{Code: 500, Times: 1}, store.MessageSent, 0, 0, false, 1},
-		{"2 transient then sent", metasim.Fault{Code: 2, Times: 1}, store.MessageSent, 0, 0, false, 1},
-		{"5xx on every delivery fails at the last", metasim.Fault{Code: 503}, store.MessageFailed, 2, 0, false, 0},
+		{"bare 429 rate limited then sent", metasim.Fault{Status: 429, Body: "Too Many Requests", Times: 1}, store.MessageSent, 0, 0, false, 1},
+		// Outcome unknown (Meta may have accepted): re-sent only after the grace without an echo.
+		{"500 not accepted, re-sent after the grace", metasim.Fault{Code: 500, Times: 1}, store.MessageSent, 0, 0, false, 1},
+		{"2 not accepted, re-sent after the grace", metasim.Fault{Code: 2, Times: 1}, store.MessageSent, 0, 0, false, 1},
+		{"5xx on every attempt fails unconfirmed", metasim.Fault{Code: 503}, store.MessageFailed, 0, 0, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -284,8 +286,8 @@ func TestSendErrors(t *testing.T) {
 			if s, b := w.reply(conv, "", replyBody("hello")); s != 202 {
 				t.Fatalf("%d %v", s, b)
 			}
-			if tc.wantStatus == store.MessageSent {
-				// Transient: the part stays queued while the queue retries it.
+			if tc.wantStatus == store.MessageSent && tc.fault.Code != 500 && tc.fault.Code != 2 {
+				// Rate limited: the part stays queued while the queue retries it.
 				// (observed as soon as the failure is logged: the retry comes ≥ 1 s later)
 				var m api.MessageJSON
 				w.pump(1, 20*time.Second, func() bool {
@@ -480,5 +482,48 @@ func (w *world) echoFromMeta(mid, text string) {
 	}
 	if resp, err := w.handler.Handle(context.Background(), sqsEvent(w.t, b.Events...)); err != nil || len(resp.BatchItemFailures) > 0 {
 		w.t.Fatalf("echo not handled: %v %+v", err, resp)
+	}
+}
+
+// TestUnknownOutcomeAfterAcceptSendsOnce: Meta accepts the message but its answer does not say
+// so (a 5xx, code 1 or 2, a 2xx without message_id or not JSON, a timeout). The part waits for
+// its echo instead of being sent again: exactly one Instagram message and one record, sent.
+func TestUnknownOutcomeAfterAcceptSendsOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault metasim.Fault
+	}{
+		{"504 gateway timeout", metasim.Fault{AfterAccept: true, Status: 504, Body: "<html>Gateway Timeout</html>"}},
+		{"500 with code 1", metasim.Fault{AfterAccept: true, Code: 1}},
+		{"503 with code 2", metasim.Fault{AfterAccept: true, Code: 2}},
+		{"200 with code 2 in the body", metasim.Fault{AfterAccept: true, Code: 2, Status: 200}},
+		{"200 without message_id", metasim.Fault{AfterAccept: true, Body: `{"recipient_id":"` + contact + `"}`}},
+		{"200 not JSON", metasim.Fault{AfterAccept: true, Body: "OK"}},
+		{"timeout", metasim.Fault{TimeoutAfterAccept: true, DelayMS: 1500}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := defaultOpts()
+			o.graphTimeout = 500 * time.Millisecond
+			o.grace = 3 * time.Second
+			w := newWorld(t, o)
+			conv := w.incoming(contact, time.Now().Add(-time.Hour), "hi")
+			f := tc.fault
+			f.Path, f.Times = sendPath, 1
+			w.sim.AddFault(f)
+			if s, b := w.reply(conv, "", replyBody("only once, please \U0001F64F")); s != 202 {
+				t.Fatalf("%d %v", s, b)
+			}
+			w.pump(2, 30*time.Second, w.allStatus(conv, 1, store.MessageSent))
+			w.drain(20 * time.Second) // the send check finds the part sent
+			assertOneSend(t, w, conv)
+			if n := w.logCount(`"send outcome unknown; waiting for its echo"`); n != 1 {
+				t.Errorf("%d unknown outcomes logged, want 1", n)
+			}
+			if n := w.logCount(`"outcome":"resend_enqueued"`); n != 0 {
+				t.Errorf("%d re-sends enqueued, want none", n)
+			}
+		})
 	}
 }

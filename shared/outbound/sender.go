@@ -47,9 +47,15 @@ var (
 
 // Defaults of Config.
 const (
-	DefaultGrace     = 60 * time.Second
+	// DefaultGrace is how long a send whose outcome is unknown waits for its echo: Meta
+	// usually delivers an echo within seconds, but its webhook deliveries can lag by minutes
+	// when Meta is degraded (the same incidents that cause unknown outcomes), and a duplicate
+	// reply cannot be taken back while a late one only costs time.
+	DefaultGrace     = 15 * time.Minute
 	DefaultRetryBase = 10 * time.Second
 	DefaultRetryMax  = 5 * time.Minute
+	// DefaultMaxUnknownAttempts bounds the attempts of one part whose outcome stayed unknown.
+	DefaultMaxUnknownAttempts = 3
 )
 
 // Config tunes the sender.
@@ -64,6 +70,9 @@ type Config struct {
 	// MaxReceiveCount is the queue's maxReceiveCount: on the last delivery a transient
 	// failure marks the part failed instead of leaving it queued forever.
 	MaxReceiveCount int
+	// MaxUnknownAttempts bounds the attempts whose outcome stayed unknown (no echo within
+	// Grace each): after that many the part is failed instead of sent again.
+	MaxUnknownAttempts int
 }
 
 func (c Config) withDefaults() Config {
@@ -78,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxReceiveCount <= 0 {
 		c.MaxReceiveCount = processor.DefaultMaxReceiveCount
+	}
+	if c.MaxUnknownAttempts <= 0 {
+		c.MaxUnknownAttempts = DefaultMaxUnknownAttempts
 	}
 	return c
 }
@@ -202,7 +214,9 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 			Contact: st.Contact, Conversation: st.Conversation, ConversationFound: st.ConversationFound,
 			MID: store.MIDRecord{ChannelID: p.ChannelID, MID: res.MessageID},
 		})
-	case unknownOutcome(err):
+	case graph.IsOutcomeUnknown(err):
+		// Meta may have accepted it (a timeout, a 5xx or code 1/2 after acceptance, a 2xx we
+		// cannot read): re-sending now could deliver it twice. Wait for its echo.
 		s.log.WarnContext(ctx, "send outcome unknown; waiting for its echo", "message_id", p.ID, "attempt", p.SendAttempt, "error", err.Error())
 		return s.unknown(ctx, env, p)
 	case graph.IsTokenDead(err):
@@ -218,7 +232,8 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 			})
 		}
 		return s.fail(ctx, p, metaError(err))
-	case graph.IsTransient(err):
+	case graph.IsRateLimited(err):
+		// A definite refusal: nothing was sent, send again after a back-off.
 		if processor.ReceiveCount(ctx) >= s.cfg.MaxReceiveCount {
 			s.log.WarnContext(ctx, "send failed on the last delivery", "message_id", p.ID, "error", err.Error())
 			return s.fail(ctx, p, metaError(err))
@@ -232,12 +247,6 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 	default:
 		return s.fail(ctx, p, metaError(err))
 	}
-}
-
-// unknownOutcome: no answer from Meta (timeout, connection lost): it may have accepted.
-func unknownOutcome(err error) bool {
-	ge, ok := graph.AsError(err)
-	return !ok || ge.Timeout || (ge.HTTPStatus == 0 && ge.Code == 0)
 }
 
 func metaError(err error) store.SendError {
@@ -374,6 +383,11 @@ func (s *Sender) check(ctx context.Context, env envelope.Envelope, cmd envelope.
 		due := time.UnixMilli(p.AttemptMS).Add(s.cfg.Grace)
 		if wait := due.Sub(s.now()); wait > 0 {
 			return outcomeWaiting, processor.Defer(errors.New("waiting for the echo of an attempt with an unknown outcome"), wait)
+		}
+		if p.SendAttempt >= s.cfg.MaxUnknownAttempts {
+			// Meta kept answering without saying whether it took the message, and no echo came:
+			// stop rather than re-send forever. A late echo is stored as an echo of its own.
+			return s.fail(ctx, p, store.SendError{Message: fmt.Sprintf("not confirmed: %d attempts had an unknown outcome and no echo arrived", p.SendAttempt)})
 		}
 		tx := s.store.NewTx()
 		tx.ReleaseAttempt(p.ConversationID, p.SK(), p.SendAttempt)
