@@ -17,6 +17,7 @@ import (
 
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/config"
+	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/queue"
@@ -35,6 +36,7 @@ type Config struct {
 	PublicBaseURL string // PUBLIC_BASE_URL (optional redirect base)
 	QueueURL      string // EVENTS_QUEUE_URL: replies' send commands
 	HumanAgent    bool   // HUMAN_AGENT_ENABLED (default true)
+	RetentionDays int    // MESSAGE_RETENTION_DAYS (0 = forever): ttl of reply parts
 }
 
 // LoadConfig parses the environment.
@@ -48,6 +50,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PublicBaseURL: e.String("PUBLIC_BASE_URL"),
 		QueueURL:      e.Required("EVENTS_QUEUE_URL"),
 		HumanAgent:    e.Bool("HUMAN_AGENT_ENABLED", true),
+		RetentionDays: e.Int("MESSAGE_RETENTION_DAYS", 0, 0, 36500),
 	}
 	if err := e.Err("api config"); err != nil {
 		return Config{}, err
@@ -78,7 +81,7 @@ func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*api.Server], 
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName, store.WithRetention(cfg.RetentionDays, 0))
 	pub := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL, queue.Options{})
 	cache := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.Secrets, log)
 	return secrets.Build(ctx, cache, func(v secrets.Values) (*api.Server, error) {
@@ -91,6 +94,7 @@ func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*api.Server], 
 			return nil, err
 		}
 		return api.New(v.APIToken, log, api.WithChannels(st, login), api.WithConversations(st),
-			api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: cfg.HumanAgent})), nil
+			api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: cfg.HumanAgent}),
+			api.WithErasure(st, gc, erasure.Starter{Store: st, Pub: pub}, api.ErasureConfig{PublicBaseURL: cfg.PublicBaseURL, StatusURL: oauth.PublicURL})), nil
 	})
 }

@@ -1,5 +1,7 @@
-// Command oauth is the Lambda function behind GET /instagram/callback: it finishes Instagram
-// Business Login and redirects the browser to FRONTEND_URL with the outcome.
+// Command oauth is the Lambda function behind the /instagram/* routes: GET /instagram/callback
+// finishes Instagram Business Login and redirects the browser to FRONTEND_URL with the
+// outcome; Meta's deauthorize and data-deletion callbacks and the deletion status page are
+// served by shared/callbacks.
 package main
 
 import (
@@ -14,10 +16,14 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/iginbox/iginbox/shared/callbacks"
 	"github.com/iginbox/iginbox/shared/config"
+	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
+	"github.com/iginbox/iginbox/shared/queue"
 	"github.com/iginbox/iginbox/shared/secrets"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -32,6 +38,7 @@ type Config struct {
 	GraphAPIURL   string // GRAPH_API_URL (empty = Meta's hosts)
 	FrontendURL   string // FRONTEND_URL
 	PublicBaseURL string // PUBLIC_BASE_URL (optional redirect base)
+	QueueURL      string // EVENTS_QUEUE_URL: purges requested by Meta
 }
 
 // LoadConfig parses the environment.
@@ -44,6 +51,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		GraphAPIURL:   e.String("GRAPH_API_URL"),
 		FrontendURL:   e.Required("FRONTEND_URL"),
 		PublicBaseURL: e.String("PUBLIC_BASE_URL"),
+		QueueURL:      e.Required("EVENTS_QUEUE_URL"),
 	}
 	if err := e.Err("oauth config"); err != nil {
 		return Config{}, err
@@ -53,19 +61,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 func main() {
 	log := lambdacontext.NewLogger()
-	svc, err := setup(context.Background(), log)
+	h, err := setup(context.Background(), log)
 	if err != nil {
 		log.Error("oauth init failed", "error", err.Error())
 		os.Exit(1)
 	}
 	lambda.Start(func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		return svc.Get(ctx).HandleCallback(ctx, ev)
+		return h.Get(ctx)(ctx, ev)
 	})
 }
 
 // setup builds the service from the current secrets (read at cold start, then at most every
 // SECRETS_CACHE_TTL: a rotated secret rebuilds it).
-func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*oauth.Service], error) {
+func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[callbacks.LambdaHandler], error) {
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -75,14 +83,24 @@ func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*oauth.Service
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	pub := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL, queue.Options{})
 	cache := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.Secrets, log)
-	return secrets.Build(ctx, cache, func(v secrets.Values) (*oauth.Service, error) {
+	return secrets.Build(ctx, cache, func(v secrets.Values) (callbacks.LambdaHandler, error) {
 		if err := v.Require(secrets.KeyAppSecret); err != nil {
 			return nil, err
 		}
 		gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, AppID: cfg.AppID, AppSecret: v.AppSecret})
-		return oauth.New(oauth.Config{
+		login, err := oauth.New(oauth.Config{
 			AppID: cfg.AppID, AppSecret: v.AppSecret, FrontendURL: cfg.FrontendURL, PublicBaseURL: cfg.PublicBaseURL,
 		}, gc, st, log)
+		if err != nil {
+			return nil, err
+		}
+		cb, err := callbacks.New(callbacks.Config{AppSecret: v.AppSecret, PublicBaseURL: cfg.PublicBaseURL, PublicURL: oauth.PublicURL},
+			st, erasure.Starter{Store: st, Pub: pub}, log)
+		if err != nil {
+			return nil, err
+		}
+		return cb.Route(login.HandleCallback), nil
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/shared/config"
+	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/metrics"
@@ -38,6 +39,9 @@ type Config struct {
 	SendEchoGrace   time.Duration // SEND_ECHO_GRACE (default 15m): wait for an echo before re-sending
 	SendRetryBase   time.Duration // SEND_RETRY_BASE (default 10s): first back-off of a transient send failure
 	Stage           string        // STAGE (metric dimension)
+	// MESSAGE_RETENTION_DAYS (0 = forever) and UNKNOWN_EVENT_RETENTION_DAYS (default 30).
+	MessageRetentionDays, UnknownEventRetentionDays int
+	PurgeSettle                                     time.Duration // PURGE_SETTLE (default 35s)
 }
 
 // LoadConfig parses the environment.
@@ -54,6 +58,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SendEchoGrace:   e.Duration("SEND_ECHO_GRACE", outbound.DefaultGrace),
 		SendRetryBase:   e.Duration("SEND_RETRY_BASE", outbound.DefaultRetryBase),
 		Stage:           e.String("STAGE"),
+
+		MessageRetentionDays:      e.Int("MESSAGE_RETENTION_DAYS", 0, 0, 36500),
+		UnknownEventRetentionDays: e.Int("UNKNOWN_EVENT_RETENTION_DAYS", store.DefaultUnknownEventRetentionDays, 0, 36500),
+		PurgeSettle:               e.Duration("PURGE_SETTLE", erasure.DefaultSettle),
 	}
 	if err := e.Err("processor config"); err != nil {
 		return Config{}, err
@@ -80,16 +88,18 @@ func setup(ctx context.Context, log *slog.Logger) (*processor.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName, store.WithRetention(cfg.MessageRetentionDays, cfg.UnknownEventRetentionDays))
 	sqsClient := sqs.NewFromConfig(awsCfg)
+	pub := queue.NewPublisher(sqsClient, cfg.EventsQueueURL, queue.Options{})
 	gc := graph.New(graph.Config{BaseURL: cfg.GraphAPIURL, Timeout: cfg.GraphTimeout})
-	emf := metrics.NewWriter(os.Stdout, cfg.Stage, "processor") // one writer for both: lines never interleave
-	sender := outbound.NewSender(st, st, gc, queue.NewPublisher(sqsClient, cfg.EventsQueueURL, queue.Options{}), outbound.Config{
+	emf := metrics.NewWriter(os.Stdout, cfg.Stage, "processor") // one writer for all: lines never interleave
+	sender := outbound.NewSender(st, st, gc, pub, outbound.Config{
 		HumanAgent: cfg.HumanAgent, Grace: cfg.SendEchoGrace, RetryBase: cfg.SendRetryBase, MaxReceiveCount: cfg.MaxReceiveCount,
 	}, log, outbound.WithMetrics(emf))
 	svc := inbox.New(st, st, gc, inbox.Config{ProfileMaxAge: cfg.ProfileMaxAge, MaxReceiveCount: cfg.MaxReceiveCount}, log,
-		inbox.WithEchoReconciler(sender), inbox.WithMetrics(emf))
-	return processor.NewHandler(outbound.Router{Sender: sender, Next: svc}, log,
+		inbox.WithEchoReconciler(sender), inbox.WithMetrics(emf), inbox.WithArchiveForgetter(st))
+	eraser := erasure.New(st, pub, erasure.Config{Settle: cfg.PurgeSettle}, log, emf)
+	return processor.NewHandler(erasure.Router{Erasure: eraser, Next: outbound.Router{Sender: sender, Next: svc}}, log,
 		processor.WithVisibility(sqsClient, cfg.EventsQueueURL),
 		processor.WithRecordBudget(cfg.GraphTimeout+processor.DeadlineMargin)), nil
 }

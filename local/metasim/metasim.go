@@ -11,6 +11,7 @@
 //	GET  /refresh_access_token       ig_refresh_token -> new long-lived token
 //	GET  /<ver>/me                   the account of the token
 //	POST /<ver>/me/subscribed_apps   {"success":true}
+//	DELETE /<ver>/me/subscribed_apps {"success":true} (unsubscribes)
 //	GET  /<ver>/<IGSID>              a profile for any IGSID (see ProfileError for failures)
 //	POST /<ver>/me/messages          send API: {"recipient_id","message_id"}; after EchoDelay the
 //	                                 signed echo webhook is POSTed to WebhookURL, as Meta does
@@ -25,6 +26,8 @@
 //	GET    /_sim/state      counters, subscriptions, faults, accepted sends per recipient
 //	POST   /_sim/message    {"igsid","text"[,"account_id"]}: posts an incoming message webhook
 //	POST   /_sim/read       {"igsid","mid"[,"account_id"]}: posts a read (messaging_seen) webhook
+//	POST   /_sim/deauthorize   {"account_id"}: posts Meta's signed deauthorize callback
+//	POST   /_sim/data-deletion {"account_id"}: posts Meta's signed data-deletion request, relays the answer
 //
 // Send failures use the faults: {"path":"/v23.0/me/messages","code":190} (or 4/613, 10 with
 // subcode 2534022, 551, 500..599 for a 5xx), and {"path":"/v23.0/me/messages",
@@ -163,6 +166,7 @@ func New(cfg Config) *Simulator {
 	s.mux.HandleFunc("GET /refresh_access_token", s.refresh)
 	s.mux.HandleFunc("GET /{ver}/me", s.me)
 	s.mux.HandleFunc("POST /{ver}/me/subscribed_apps", s.subscribe)
+	s.mux.HandleFunc("DELETE /{ver}/me/subscribed_apps", s.unsubscribe)
 	s.mux.HandleFunc("GET /{ver}/{igsid}", s.profile)
 	s.mux.HandleFunc("POST /{ver}/me/messages", s.send)
 	s.mux.HandleFunc("POST /_sim/message", s.simMessage)
@@ -172,6 +176,8 @@ func New(cfg Config) *Simulator {
 	s.mux.HandleFunc("POST /_sim/profiles", s.setProfileError)
 	s.mux.HandleFunc("POST /_sim/authorize", s.setDeny)
 	s.mux.HandleFunc("POST /_sim/revoke", s.revoke)
+	s.mux.HandleFunc("POST /_sim/deauthorize", s.simDeauthorize)
+	s.mux.HandleFunc("POST /_sim/data-deletion", s.simDataDeletion)
 	s.mux.HandleFunc("GET /_sim/state", s.state)
 	return s
 }

@@ -9,10 +9,12 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/local/emulator"
@@ -202,4 +205,57 @@ func provisionQueues(t testing.TB, client *sqs.Client, ids []string, adjust func
 		}
 	})
 	return prov
+}
+
+// ItemsMentioning reads the whole table (a Scan: tests only) and returns "pk sk" of every
+// item whose keys or attribute values (names, strings, binaries, sets, nested) contain s.
+func ItemsMentioning(t testing.TB, db *dynamodb.Client, table, s string) []string {
+	t.Helper()
+	var found []string
+	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		for _, it := range page.Items {
+			if mentions(&ddbtypes.AttributeValueMemberM{Value: it}, s) {
+				found = append(found, attrString(it["pk"])+" "+attrString(it["sk"]))
+			}
+		}
+	}
+	return found
+}
+
+func attrString(v ddbtypes.AttributeValue) string {
+	if s, ok := v.(*ddbtypes.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+func mentions(v ddbtypes.AttributeValue, s string) bool {
+	switch x := v.(type) {
+	case *ddbtypes.AttributeValueMemberS:
+		return strings.Contains(x.Value, s)
+	case *ddbtypes.AttributeValueMemberN:
+		return strings.Contains(x.Value, s)
+	case *ddbtypes.AttributeValueMemberB:
+		return bytes.Contains(x.Value, []byte(s))
+	case *ddbtypes.AttributeValueMemberSS:
+		return slices.ContainsFunc(x.Value, func(e string) bool { return strings.Contains(e, s) })
+	case *ddbtypes.AttributeValueMemberNS:
+		return slices.ContainsFunc(x.Value, func(e string) bool { return strings.Contains(e, s) })
+	case *ddbtypes.AttributeValueMemberBS:
+		return slices.ContainsFunc(x.Value, func(e []byte) bool { return bytes.Contains(e, []byte(s)) })
+	case *ddbtypes.AttributeValueMemberL:
+		return slices.ContainsFunc(x.Value, func(e ddbtypes.AttributeValue) bool { return mentions(e, s) })
+	case *ddbtypes.AttributeValueMemberM:
+		for k, e := range x.Value {
+			if strings.Contains(k, s) || mentions(e, s) {
+				return true
+			}
+		}
+	}
+	return false
 }

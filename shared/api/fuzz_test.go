@@ -51,6 +51,13 @@ func (f *fuzzStore) GetConversation(_ context.Context, id string) (store.Convers
 	return f.conv, nil
 }
 
+func (f *fuzzStore) GetChannel(_ context.Context, accountID string) (store.Channel, error) {
+	if accountID != f.ch.ID {
+		return store.Channel{}, store.ErrNotFound
+	}
+	return f.ch, nil
+}
+
 func (f *fuzzStore) GetContact(_ context.Context, accountID, igsid string) (store.Contact, error) {
 	if accountID != f.cont.ChannelID || igsid != f.cont.IGSID {
 		return store.Contact{}, store.ErrNotFound

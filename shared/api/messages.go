@@ -33,6 +33,7 @@ const (
 // ReplyStore is what the reply route needs (implemented by *store.Store).
 type ReplyStore interface {
 	GetConversation(ctx context.Context, id string) (store.Conversation, error)
+	GetChannel(ctx context.Context, accountID string) (store.Channel, error)
 	GetContact(ctx context.Context, accountID, igsid string) (store.Contact, error)
 	CreateOutgoing(ctx context.Context, parts []store.OutgoingPart, idem *store.IdempotencyRecord) error
 	GetIdempotency(ctx context.Context, conversationID, keyHash string) (store.IdempotencyRecord, error)
@@ -143,6 +144,13 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 	conv, err := h.st.GetConversation(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	ch, err := h.st.GetChannel(ctx, conv.ChannelID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && ch.Disconnected()) {
+		return Response{}, Errorf(http.StatusConflict, "channel_disconnected", "channel %s is disconnected: connect it again to reply", conv.ChannelID)
 	}
 	if err != nil {
 		return Response{}, err

@@ -41,6 +41,13 @@ const DefaultDays = 7
 // KeyPrefix starts the partition key of every archive item.
 const KeyPrefix = "ARCHIVE#"
 
+// AccountIndexPrefix starts the gsi1 partition that lists an account's archived bodies, so
+// that a purge or an erasure finds them without reading every hour bucket.
+const AccountIndexPrefix = "ARCH#"
+
+// AccountIndexKey is the gsi1 partition key of the account's archived bodies.
+func AccountIndexKey(accountID string) string { return AccountIndexPrefix + accountID }
+
 // hourLayout names an hour bucket.
 const hourLayout = "2006-01-02-15"
 
@@ -63,9 +70,17 @@ type Record struct {
 	// SignatureValid is the result of the X-Hub-Signature-256 check. The webhook archives
 	// only bodies that passed it; replay refuses any item without it.
 	SignatureValid bool
-	// AccountIDs are the distinct entry[].id / recipient account ids of its events.
+	// AccountIDs are the distinct entry[].id / recipient account ids of its events. The
+	// body is listed in gsi1 under ARCH#<first account>; every other account gets a small
+	// reference item listed under its own ARCH#<account>.
 	AccountIDs []string
+	// ContactIDs are the distinct contact IGSIDs of its events (for a contact's erasure).
+	ContactIDs []string
 }
+
+// RefPrefix starts the partition key of the reference item that lists a body under a second
+// (third, ...) account of the body.
+const RefPrefix = "ARCHREF#"
 
 // HourKey returns the partition key of the hour bucket holding t.
 func HourKey(t time.Time) string { return KeyPrefix + t.UTC().Format(hourLayout) }
@@ -119,11 +134,17 @@ func (w *Writer) Prepare(r Record) func(context.Context) error {
 		err := fmt.Errorf("%w: %d bytes", ErrTooLarge, len(r.Body))
 		return func(context.Context) error { return err }
 	}
-	if parts == 1 {
+	if parts == 1 && len(r.AccountIDs) <= 1 {
 		one := w.single(r)
 		return func(ctx context.Context) error { return w.put(ctx, &one.in) }
 	}
-	items := w.parts(r, parts)
+	var items []map[string]types.AttributeValue
+	if parts == 1 {
+		items = []map[string]types.AttributeValue{w.single(r).in.Item}
+	} else {
+		items = w.parts(r, parts)
+	}
+	items = append(items, refs(r, items)...)
 	return func(ctx context.Context) error {
 		errs := make([]error, len(items))
 		var wg sync.WaitGroup
@@ -180,6 +201,8 @@ type values struct {
 	body     types.AttributeValueMemberB
 	ttl      types.AttributeValueMemberN
 	accounts types.AttributeValueMemberSS
+	contacts types.AttributeValueMemberSS
+	gsi1pk   types.AttributeValueMemberS
 }
 
 // one is the write of a one-item body: its values and input in one allocation.
@@ -195,7 +218,7 @@ func attributes(o *values, r Record, pk, sk, ttl string, chunk []byte) map[strin
 	if r.SignatureValid {
 		sig = attrTrue
 	}
-	item := make(map[string]types.AttributeValue, 8)
+	item := make(map[string]types.AttributeValue, 11)
 	item["pk"] = &o.pk
 	item["sk"] = &o.sk
 	item["body"] = &o.body
@@ -204,8 +227,45 @@ func attributes(o *values, r Record, pk, sk, ttl string, chunk []byte) map[strin
 	if len(r.AccountIDs) > 0 {
 		o.accounts.Value = r.AccountIDs
 		item["accounts"] = &o.accounts
+		o.gsi1pk.Value = AccountIndexKey(r.AccountIDs[0])
+		item["gsi1pk"] = &o.gsi1pk
+		item["gsi1sk"] = &o.sk
+	}
+	if len(r.ContactIDs) > 0 {
+		o.contacts.Value = r.ContactIDs
+		item["contacts"] = &o.contacts
 	}
 	return item
+}
+
+// refs returns, for every account of r after the first, one reference item per body item:
+// listed in gsi1 under that account, pointing at the body item (ref_pk, ref_sk), with the
+// body's contacts and ttl, so that a purge or erasure of that account finds the body too.
+func refs(r Record, items []map[string]types.AttributeValue) []map[string]types.AttributeValue {
+	if len(r.AccountIDs) < 2 {
+		return nil
+	}
+	var out []map[string]types.AttributeValue
+	for _, acct := range r.AccountIDs[1:] {
+		for _, it := range items {
+			pk := it["pk"].(*types.AttributeValueMemberS).Value
+			sk := it["sk"].(*types.AttributeValueMemberS).Value
+			ref := map[string]types.AttributeValue{
+				"pk":     &types.AttributeValueMemberS{Value: RefPrefix + acct},
+				"sk":     &types.AttributeValueMemberS{Value: pk + "#" + sk},
+				"gsi1pk": &types.AttributeValueMemberS{Value: AccountIndexKey(acct)},
+				"gsi1sk": &types.AttributeValueMemberS{Value: sk},
+				"ref_pk": &types.AttributeValueMemberS{Value: pk},
+				"ref_sk": &types.AttributeValueMemberS{Value: sk},
+				"ttl":    it["ttl"],
+			}
+			if c, ok := it["contacts"]; ok {
+				ref["contacts"] = c
+			}
+			out = append(out, ref)
+		}
+	}
+	return out
 }
 
 // single builds the write of a body that fits one item (almost every body).

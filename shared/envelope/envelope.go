@@ -198,6 +198,17 @@ func (e Envelope) Validate() error {
 		if _, err := e.Command(); err != nil {
 			problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
+	case KindPurge:
+		if _, err := e.Job(); err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		}
+	case KindEraseContact:
+		if e.ContactID == "" {
+			problems = append(problems, "missing contact_id")
+		}
+		if _, err := e.Job(); err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		}
 	case KindChange, KindUnknown:
 		// No contact needed: change events have none, and an item of unknown shape may lack
 		// one; both are kept rather than dropped (group "<account>:-").
@@ -209,7 +220,7 @@ func (e Envelope) Validate() error {
 	if e.AccountID == "" {
 		problems = append(problems, "missing account_id")
 	}
-	if e.Group != "" && e.Kind != KindSendCheck {
+	if e.Group != "" && e.Kind != KindSendCheck && e.Kind != KindPurge {
 		problems = append(problems, fmt.Sprintf("group override on a %s envelope", e.Kind))
 	}
 	if e.Group != "" && len(e.Group) > 128 {

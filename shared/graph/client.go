@@ -241,6 +241,22 @@ func (c *Client) Subscribe(ctx context.Context, token string) error {
 	return nil
 }
 
+// Unsubscribe removes the app's webhook subscription of the account
+// (DELETE /<ver>/me/subscribed_apps).
+func (c *Client) Unsubscribe(ctx context.Context, token string) error {
+	q := url.Values{"access_token": {token}}
+	var out struct {
+		Success bool `json:"success"`
+	}
+	if err := c.do(ctx, "unsubscribe", http.MethodDelete, c.versioned("me/subscribed_apps"), q, &out); err != nil {
+		return err
+	}
+	if !out.Success {
+		return &Error{Op: "unsubscribe", HTTPStatus: http.StatusOK, Message: "unsubscription was not confirmed (success=false)"}
+	}
+	return nil
+}
+
 // GetProfile reads a contact's profile by IGSID (GET /<ver>/<IGSID>).
 func (c *Client) GetProfile(ctx context.Context, accessToken, igsid string) (Profile, error) {
 	if igsid == "" || strings.ContainsAny(igsid, "/?#") {
@@ -268,7 +284,7 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, params url
 	defer cancel()
 	var body io.Reader
 	target := endpoint
-	if method == http.MethodGet {
+	if method == http.MethodGet || method == http.MethodDelete {
 		target += "?" + params.Encode()
 	} else {
 		body = strings.NewReader(params.Encode())

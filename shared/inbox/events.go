@@ -19,10 +19,10 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 	if err != nil {
 		return "", err
 	}
-	if !st.ChannelFound {
-		return s.unknownAccount(ctx, env)
+	if !st.Active() {
+		return s.inactiveAccount(ctx, env, st)
 	}
-	if st.MID.Stored() {
+	if st.MID.Stored() || st.MID.Erased {
 		// Meta's retries, SQS redeliveries, DLQ re-drives, and echoes of our own sends.
 		return outcomeDuplicate, nil
 	}
@@ -169,8 +169,8 @@ func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string)
 	if err != nil {
 		return "", err
 	}
-	if !st.ChannelFound {
-		return s.unknownAccount(ctx, env)
+	if !st.Active() {
+		return s.inactiveAccount(ctx, env, st)
 	}
 	rec := st.MID
 	if rec.Deleted {
@@ -202,8 +202,8 @@ func (s *Service) edit(ctx context.Context, env envelope.Envelope, it item) (str
 	if err != nil {
 		return "", err
 	}
-	if !st.ChannelFound {
-		return s.unknownAccount(ctx, env)
+	if !st.Active() {
+		return s.inactiveAccount(ctx, env, st)
 	}
 	rec := st.MID
 	if rec.Deleted {
@@ -263,8 +263,8 @@ func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (st
 	if err != nil {
 		return "", err
 	}
-	if !st.ChannelFound {
-		return s.unknownAccount(ctx, env)
+	if !st.Active() {
+		return s.inactiveAccount(ctx, env, st)
 	}
 	reactor := string(it.Sender.ID)
 	if reactor == "" {
@@ -275,6 +275,9 @@ func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (st
 		next.Action = "react"
 	}
 	rec := st.MID
+	if rec.Erased {
+		return outcomeUnchanged, nil // the message was erased with its contact
+	}
 	if cur, ok := rec.Reactions[reactor]; ok && !later(next, cur) {
 		return outcomeUnchanged, nil
 	}
@@ -326,8 +329,8 @@ func (s *Service) read(ctx context.Context, env envelope.Envelope) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if !st.ChannelFound {
-		return s.unknownAccount(ctx, env)
+	if !st.Active() {
+		return s.inactiveAccount(ctx, env, st)
 	}
 	if err := s.store.AdvanceReadWatermark(ctx, env.AccountID, env.ContactID, env.Timestamp); err != nil {
 		return "", err
@@ -342,8 +345,8 @@ func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) 
 	if err != nil {
 		return "", err
 	}
-	if !st.ChannelFound {
-		return s.unknownAccount(ctx, env)
+	if !st.Active() {
+		return s.inactiveAccount(ctx, env, st)
 	}
 	ref := referral(it.Referral, env.Timestamp)
 	c := st.Contact

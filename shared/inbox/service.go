@@ -96,8 +96,18 @@ type Service struct {
 
 	emf *metrics.Writer
 
-	echoes EchoReconciler // optional
+	echoes  EchoReconciler   // optional
+	archive ArchiveForgetter // optional
 }
+
+// ArchiveForgetter drops the archived webhook bodies of an account (*store.Store).
+type ArchiveForgetter interface {
+	ForgetArchived(ctx context.Context, accountID string) (int, error)
+}
+
+// WithArchiveForgetter drops the archived bodies of accounts whose events are ignored (no
+// channel, or a disconnected one), so that the archive keeps nothing of them either.
+func WithArchiveForgetter(a ArchiveForgetter) Option { return func(s *Service) { s.archive = a } }
 
 var _ processor.Service = (*Service)(nil)
 
@@ -215,10 +225,23 @@ func (s *Service) dispatch(ctx context.Context, env envelope.Envelope, it item) 
 	}
 }
 
-// unknownAccount logs and counts an event for an account with no connected channel.
-func (s *Service) unknownAccount(ctx context.Context, env envelope.Envelope) (string, error) {
-	s.log.WarnContext(ctx, "event for an account with no connected channel ignored", "account_id", env.AccountID, "kind", env.Kind)
-	s.emitMetric("UnknownAccountEvents", env)
+// inactiveAccount logs and counts an event for an account with no channel
+// (UnknownAccountEvents) or a disconnected one (DisconnectedAccountEvents): nothing of it is
+// stored, and, when an ArchiveForgetter is set, the account's archived bodies are dropped.
+func (s *Service) inactiveAccount(ctx context.Context, env envelope.Envelope, st store.EventState) (string, error) {
+	metric, msg := "UnknownAccountEvents", "event for an account with no connected channel ignored"
+	if st.ChannelFound {
+		metric, msg = "DisconnectedAccountEvents", "event for a disconnected channel ignored"
+	}
+	s.log.WarnContext(ctx, msg, "account_id", env.AccountID, "kind", env.Kind)
+	s.emitMetric(metric, env)
+	if s.archive != nil {
+		if n, err := s.archive.ForgetArchived(ctx, env.AccountID); err != nil {
+			s.log.WarnContext(ctx, "dropping archived bodies of an inactive account failed", "account_id", env.AccountID, "error", err.Error())
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "archived bodies of an inactive account dropped", "account_id", env.AccountID, "items", n)
+		}
+	}
 	return outcomeIgnored, nil
 }
 
@@ -242,10 +265,18 @@ func (s *Service) emitReauthMetric(accountID string) {
 	})
 }
 
-// keepUnknown stores an event of a shape we do not know, so that nothing is lost.
+// keepUnknown stores an event of a shape we do not know, so that nothing is lost (unless its
+// account has no connected channel).
 func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (string, error) {
+	st, err := s.store.LoadEventState(ctx, env.AccountID, "", "")
+	if err != nil {
+		return "", err
+	}
+	if !st.Active() {
+		return s.inactiveAccount(ctx, env, st)
+	}
 	id := envelope.DedupID(env.Key)[:32]
-	err := s.store.PutUnknownEvent(ctx, id, store.UnknownEvent{
+	err = s.store.PutUnknownEvent(ctx, id, store.UnknownEvent{
 		ChannelID: env.AccountID, ContactID: env.ContactID, Key: env.Key, TimestampMS: env.Timestamp,
 		Raw: string(env.Raw),
 	})

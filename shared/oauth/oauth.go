@@ -101,11 +101,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // https://<domain>/instagram/callback (http:// for 127.0.0.1 and localhost). Connect and
 // callback use the same derivation so the code exchange presents the same redirect_uri.
 func RedirectURI(publicBaseURL, domainName string) (string, error) {
+	return PublicURL(publicBaseURL, domainName, CallbackPath)
+}
+
+// PublicURL is the absolute URL of path on this API: under PUBLIC_BASE_URL when set, else
+// https://<domain> (http:// for 127.0.0.1 and localhost).
+func PublicURL(publicBaseURL, domainName, path string) (string, error) {
 	if publicBaseURL != "" {
-		return strings.TrimRight(publicBaseURL, "/") + CallbackPath, nil
+		return strings.TrimRight(publicBaseURL, "/") + path, nil
 	}
 	if domainName == "" || strings.ContainsAny(domainName, "/?#@ ") {
-		return "", fmt.Errorf("cannot derive the redirect URI from domain %q; set PUBLIC_BASE_URL", domainName)
+		return "", fmt.Errorf("cannot derive a public URL from domain %q; set PUBLIC_BASE_URL", domainName)
 	}
 	host := domainName
 	if h, _, err := net.SplitHostPort(domainName); err == nil {
@@ -115,7 +121,7 @@ func RedirectURI(publicBaseURL, domainName string) (string, error) {
 	if host == "127.0.0.1" || host == "localhost" || host == "::1" {
 		scheme = "http"
 	}
-	return scheme + "://" + domainName + CallbackPath, nil
+	return scheme + "://" + domainName + path, nil
 }
 
 // RedirectURIFor derives the redirect URI for a request's domain with the configured override.

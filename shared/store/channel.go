@@ -22,9 +22,18 @@ type Channel struct {
 	LockToSingleConversation bool      `dynamodbav:"lock_to_single_conversation"`
 	Subscribed               bool      `dynamodbav:"subscribed"`
 	SubscribeError           string    `dynamodbav:"subscribe_error,omitempty"`
-	ConnectedAt              time.Time `dynamodbav:"connected_at"`
-	UpdatedAt                time.Time `dynamodbav:"updated_at"`
+	// Status is ChannelDisconnected after a deauthorization or a disconnect (absent while
+	// connected); DisconnectedAt and DisconnectReason say when and why.
+	Status           string    `dynamodbav:"status,omitempty"`
+	DisconnectedAt   time.Time `dynamodbav:"disconnected_at,omitempty"`
+	DisconnectReason string    `dynamodbav:"disconnect_reason,omitempty"`
+	ConnectedAt      time.Time `dynamodbav:"connected_at"`
+	UpdatedAt        time.Time `dynamodbav:"updated_at"`
 }
+
+// Disconnected reports whether the channel was disconnected (deauthorized, disconnected
+// through the API, or being purged): its events are ignored and replies refused.
+func (c Channel) Disconnected() bool { return c.Status == ChannelDisconnected }
 
 // LogValue keeps the access token out of logs should a Channel ever be logged.
 func (c Channel) LogValue() slog.Value {
@@ -33,6 +42,7 @@ func (c Channel) LogValue() slog.Value {
 		slog.String("username", c.Username),
 		slog.Time("token_expires_at", c.TokenExpiresAt),
 		slog.Bool("reauth_required", c.ReauthRequired),
+		slog.String("status", c.Status),
 		slog.String("access_token", "[redacted]"),
 	)
 }

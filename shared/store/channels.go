@@ -67,6 +67,7 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 	ch.ConnectedAt, ch.UpdatedAt = now, now
 	ch.ReauthRequired, ch.ReauthReason, ch.ReauthAt = false, "", time.Time{}
 	ch.Subscribed, ch.SubscribeError = false, ""
+	ch.Status, ch.DisconnectedAt, ch.DisconnectReason = ChannelConnected, time.Time{}, ""
 	item, err := attributevalue.MarshalMapWithOptions(channelItem{
 		PK: channelPK(ch.ID), SK: channelSK,
 		GSI1PK: channelsGSI1PK, GSI1SK: now.Format(time.RFC3339Nano),
@@ -108,7 +109,10 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 		Set(expression.Name("gsi2sk"), expression.Value(tokenSortKey(ch.TokenExpiresAt, ch.ID))).
 		Remove(expression.Name("reauth_reason")).
 		Remove(expression.Name("reauth_at")).
-		Remove(expression.Name("subscribe_error"))
+		Remove(expression.Name("subscribe_error")).
+		Remove(expression.Name("status")).
+		Remove(expression.Name("disconnected_at")).
+		Remove(expression.Name("disconnect_reason"))
 	expr, err := expression.NewBuilder().WithUpdate(upd).
 		WithCondition(expression.AttributeExists(expression.Name("pk"))).Build()
 	if err != nil {
@@ -203,7 +207,8 @@ func (s *Store) SetSubscription(ctx context.Context, accountID string, subscribe
 }
 
 // FlagReauth marks the channel as needing re-authorization (its token is dead): the flag, the
-// reason and the time are set and the channel leaves the refresh index. ErrNotFound when absent.
+// reason and the time are set, the dead token is deleted and the channel leaves the refresh
+// index. ErrNotFound when absent.
 func (s *Store) FlagReauth(ctx context.Context, accountID, reason string, at time.Time) error {
 	_, err := s.updateChannel(ctx, "flag reauth", accountID, flagUpdate(reason, at), expression.AttributeExists(expression.Name("pk")))
 	return err
@@ -222,6 +227,7 @@ func flagUpdate(reason string, at time.Time) expression.UpdateBuilder {
 		Set(expression.Name("reauth_reason"), expression.Value(reason)).
 		Set(expression.Name("reauth_at"), expression.Value(at.UTC())).
 		Set(expression.Name("updated_at"), expression.Value(at.UTC())).
+		Remove(expression.Name("access_token")).
 		Remove(expression.Name("gsi2pk")).
 		Remove(expression.Name("gsi2sk"))
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -255,6 +256,9 @@ type MIDRecord struct {
 	// Edits are the message_edit events of the mid (sorted by num_edit), kept so that edits
 	// converge whatever the order, also before their message; dropped by an unsend.
 	Edits []Edit `dynamodbav:"edits,omitempty"`
+	// Erased: the message of this mid was erased with its contact; the content-free record
+	// stays until TTL so that a late redelivery stores nothing.
+	Erased bool `dynamodbav:"erased,omitempty"`
 	// TTL expires tombstone-only records (an unsend or reaction whose message never came).
 	TTL int64 `dynamodbav:"ttl,omitempty"`
 	Ver int64 `dynamodbav:"ver"`
@@ -262,6 +266,10 @@ type MIDRecord struct {
 
 // Stored reports whether the message of this mid is stored.
 func (r MIDRecord) Stored() bool { return r.MessageSK != "" }
+
+// Active reports whether the account's events are to be applied: its channel exists and is
+// not disconnected.
+func (st EventState) Active() bool { return st.ChannelFound && !st.Channel.Disconnected() }
 
 // Keys (channel keys are in channels.go).
 func contactKey(accountID, igsid string) (string, string) {
@@ -408,13 +416,14 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 
 // Tx collects the writes of one event; Commit writes them in one transaction.
 type Tx struct {
-	table string
-	items []types.TransactWriteItem
-	err   error
+	table      string
+	messageTTL time.Duration // message retention (0: forever)
+	items      []types.TransactWriteItem
+	err        error
 }
 
 // NewTx starts an empty transaction on the store's table.
-func (s *Store) NewTx() *Tx { return &Tx{table: s.table} }
+func (s *Store) NewTx() *Tx { return &Tx{table: s.table, messageTTL: s.messageTTL} }
 
 // Len returns the number of writes collected.
 func (t *Tx) Len() int { return len(t.items) }
@@ -572,7 +581,27 @@ func (t *Tx) PutMessage(m Message) {
 		return
 	}
 	item["type"] = &types.AttributeValueMemberS{Value: "message"}
+	t.setMessageTTL(item, m.TimestampMS)
 	t.put(item, expression.AttributeNotExists(expression.Name("pk")))
+}
+
+// setMessageTTL puts the retention ttl on a message item (none when retention is off).
+func (t *Tx) setMessageTTL(item map[string]types.AttributeValue, tsMS int64) {
+	if exp := messageExpiry(t.messageTTL, tsMS); exp > 0 {
+		item["ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(exp, 10)}
+	}
+}
+
+// messageSKTime is the Meta timestamp in a message sort key (MSG#<13 digits>#...); 0 if none.
+func messageSKTime(sk string) int64 {
+	if len(sk) < 17 || !strings.HasPrefix(sk, "MSG#") {
+		return 0
+	}
+	ms, err := strconv.ParseInt(sk[4:17], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return ms
 }
 
 // EraseMessage marks a stored message deleted and drops its content.
@@ -620,6 +649,11 @@ func (t *Tx) SetMessageReactions(conversationID, messageSK string, reactions []M
 func (t *Tx) PutMID(r MIDRecord) {
 	expected := r.Ver
 	r.Ver++
+	if r.Stored() && r.TTL == 0 {
+		if exp := messageExpiry(t.messageTTL, messageSKTime(r.MessageSK)); exp > 0 {
+			r.TTL = exp + int64(midTTLMargin/time.Second)
+		}
+	}
 	pk, sk := midKey(r.ChannelID, r.MID)
 	item, err := marshalItem(r, pk, sk)
 	if err != nil {
@@ -627,6 +661,12 @@ func (t *Tx) PutMID(r MIDRecord) {
 		return
 	}
 	item["type"] = &types.AttributeValueMemberS{Value: "mid"}
+	if !r.Stored() {
+		// A record without its message (an early unsend or reaction) is reachable by account
+		// for a purge; once the message is stored, the message leads to it.
+		item["gsi1pk"] = &types.AttributeValueMemberS{Value: orphanMIDsPK(r.ChannelID)}
+		item["gsi1sk"] = &types.AttributeValueMemberS{Value: r.MID}
+	}
 	t.put(item, versionCondition(expected))
 }
 
@@ -698,8 +738,8 @@ func (s *Store) AdvanceReadWatermark(ctx context.Context, accountID, igsid strin
 	return nil
 }
 
-// UnknownEvent is a webhook item of a shape iginbox does not know, kept for inspection (no
-// ttl: "kept, never dropped" — they are rare, and a later version may know how to apply them).
+// UnknownEvent is a webhook item of a shape iginbox does not know, kept for inspection for
+// UNKNOWN_EVENT_RETENTION_DAYS (a later version may know how to apply them).
 type UnknownEvent struct {
 	ChannelID   string `dynamodbav:"channel_id"`
 	ContactID   string `dynamodbav:"contact_igsid,omitempty"`
@@ -715,6 +755,11 @@ func (s *Store) PutUnknownEvent(ctx context.Context, id string, e UnknownEvent) 
 		return fmt.Errorf("marshal unknown event: %w", err)
 	}
 	item["type"] = &types.AttributeValueMemberS{Value: "unknown_event"}
+	if s.unknownTTL > 0 {
+		item["ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(s.unknownTTL).Unix(), 10)}
+	}
+	item["gsi1pk"] = &types.AttributeValueMemberS{Value: unknownEventsPK(e.ChannelID)}
+	item["gsi1sk"] = &types.AttributeValueMemberS{Value: id}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:              aws.String(s.table),
 		Item:                   item,

@@ -85,6 +85,7 @@ func (s *Store) CreateOutgoing(ctx context.Context, parts []OutgoingPart, idem *
 			return fmt.Errorf("marshal outgoing part: %w", err)
 		}
 		item["type"] = &types.AttributeValueMemberS{Value: "message"}
+		tx.setMessageTTL(item, p.CreatedAt.UnixMilli())
 		tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
 	}
 	if idem != nil {
@@ -94,6 +95,8 @@ func (s *Store) CreateOutgoing(ctx context.Context, parts []OutgoingPart, idem *
 			return fmt.Errorf("marshal idempotency record: %w", err)
 		}
 		item["type"] = &types.AttributeValueMemberS{Value: "idempotency"}
+		item["gsi1pk"] = &types.AttributeValueMemberS{Value: idempotencyIndexPK(idem.ConversationID)}
+		item["gsi1sk"] = &types.AttributeValueMemberS{Value: idem.KeyHash}
 		tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
 	}
 	if err := s.Commit(ctx, tx); err != nil {
@@ -413,6 +416,7 @@ func (t *Tx) MarkSent(p OutgoingPart, attempt int, mid string, ts int64) string 
 		return p.StoredSK
 	}
 	item["type"] = &types.AttributeValueMemberS{Value: "message"}
+	t.setMessageTTL(item, ts)
 	t.delete(key(pk, queuedSK), outgoingCondition(attempt, nil))
 	t.put(item, expression.AttributeNotExists(expression.Name("pk")))
 	return p.StoredSK

@@ -24,6 +24,11 @@ type Channel struct {
 	Subscribed               bool    `json:"subscribed"`
 	SubscribeError           string  `json:"subscribe_error,omitempty"`
 	ConnectedAt              string  `json:"connected_at"`
+	// Status is "connected" or "disconnected" (deauthorized on Instagram, disconnected
+	// through the API, or being purged): a disconnected channel has no token, ignores
+	// events and refuses replies until it is connected again.
+	Status         string  `json:"status"`
+	DisconnectedAt *string `json:"disconnected_at,omitempty"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -39,6 +44,14 @@ func NewChannel(ch store.Channel) Channel {
 		Subscribed:               ch.Subscribed,
 		SubscribeError:           ch.SubscribeError,
 		ConnectedAt:              rfc3339(ch.ConnectedAt),
+		Status:                   "connected",
+	}
+	if ch.Disconnected() {
+		out.Status = store.ChannelDisconnected
+		if !ch.DisconnectedAt.IsZero() {
+			d := rfc3339(ch.DisconnectedAt)
+			out.DisconnectedAt = &d
+		}
 	}
 	if ch.ReauthRequired && !ch.ReauthAt.IsZero() {
 		s := rfc3339(ch.ReauthAt)

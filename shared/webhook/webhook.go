@@ -261,7 +261,7 @@ func (h *Handler) receive(ctx context.Context, req events.APIGatewayV2HTTPReques
 	if err != nil {
 		return outcome{status: http.StatusBadRequest, name: "malformed", err: err}
 	}
-	write := h.startArchive(ctx, archive.Record{Body: body, Digest: digest, ReceivedAt: received, SignatureValid: true, AccountIDs: accountIDs(batch.Events)})
+	write := h.startArchive(ctx, archive.Record{Body: body, Digest: digest, ReceivedAt: received, SignatureValid: true, AccountIDs: accountIDs(batch.Events), ContactIDs: contactIDs(batch.Events)})
 	o := h.publish(ctx, batch)
 	if write != nil {
 		o.archive = "archived"
@@ -323,6 +323,20 @@ func accountIDs(envs []envelope.Envelope) []string {
 	var ids []string
 	for i := range envs {
 		id := envs[i].AccountID
+		if id == "" || (len(ids) > 0 && ids[len(ids)-1] == id) || slices.Contains(ids, id) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// contactIDs returns the distinct contact IGSIDs of the events, so that erasing one customer
+// finds the archived bodies that mention them.
+func contactIDs(envs []envelope.Envelope) []string {
+	var ids []string
+	for i := range envs {
+		id := envs[i].ContactID
 		if id == "" || (len(ids) > 0 && ids[len(ids)-1] == id) || slices.Contains(ids, id) {
 			continue
 		}

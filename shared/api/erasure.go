@@ -1,0 +1,147 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/iginbox/iginbox/shared/erasure"
+	"github.com/iginbox/iginbox/shared/store"
+)
+
+// DisconnectStore is what the disconnect and erasure routes need (*store.Store).
+type DisconnectStore interface {
+	GetChannel(ctx context.Context, accountID string) (store.Channel, error)
+	Disconnect(ctx context.Context, accountID, reason string, at time.Time) (store.Channel, error)
+	GetConversation(ctx context.Context, id string) (store.Conversation, error)
+}
+
+// Unsubscriber removes an account's webhook subscription on Meta (*graph.Client).
+type Unsubscriber interface {
+	Unsubscribe(ctx context.Context, token string) error
+}
+
+// Eraser starts purges and contact erasures (erasure.Starter).
+type Eraser interface {
+	StartPurge(ctx context.Context, accountID, source string) (string, error)
+	StartContactErasure(ctx context.Context, accountID, igsid string) error
+}
+
+var _ DisconnectStore = (*store.Store)(nil)
+
+// ErasureConfig configures the disconnect and erasure routes.
+type ErasureConfig struct {
+	// PublicBaseURL overrides the base of status URLs (else https://<request domain>).
+	PublicBaseURL string
+	// StatusURL builds a status page URL from the base override, the request's domain and
+	// the path (oauth.PublicURL).
+	StatusURL func(publicBaseURL, domainName, path string) (string, error)
+}
+
+// WithErasure registers DELETE /api/channels/{id}[?purge=true] and
+// DELETE /api/conversations/{id}/contact.
+func WithErasure(st DisconnectStore, meta Unsubscriber, eraser Eraser, cfg ErasureConfig) Option {
+	return func(s *Server) {
+		h := erasureRoutes{st: st, meta: meta, eraser: eraser, cfg: cfg, log: s.log, now: time.Now}
+		s.Handle(http.MethodDelete, "/api/channels/{id}", h.disconnect)
+		s.Handle(http.MethodDelete, "/api/conversations/{id}/contact", h.eraseContact)
+	}
+}
+
+type erasureRoutes struct {
+	st     DisconnectStore
+	meta   Unsubscriber
+	eraser Eraser
+	cfg    ErasureConfig
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// disconnectResponse is the answer of DELETE /api/channels/{id}.
+type disconnectResponse struct {
+	Channel          ChannelJSON `json:"channel"`
+	Unsubscribed     bool        `json:"unsubscribed"`
+	UnsubscribeError string      `json:"unsubscribe_error,omitempty"`
+	Purge            *purgeJSON  `json:"purge,omitempty"`
+}
+
+type purgeJSON struct {
+	URL              string `json:"url"`
+	ConfirmationCode string `json:"confirmation_code"`
+}
+
+func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, error) {
+	id := r.Params["id"]
+	purge := false
+	switch r.Query["purge"] {
+	case "", "false", "0":
+	case "true", "1":
+		purge = true
+	default:
+		return Response{}, Errorf(http.StatusBadRequest, "invalid_purge", "purge must be true or false")
+	}
+	ch, err := h.st.GetChannel(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", id)
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	out := disconnectResponse{}
+	switch {
+	case ch.AccessToken == "":
+		out.UnsubscribeError = "no token: the channel was disconnected or its token died"
+	default:
+		// Best effort: the channel is disconnected whatever Meta answers.
+		if err := h.meta.Unsubscribe(ctx, ch.AccessToken); err != nil {
+			out.UnsubscribeError = err.Error()
+			h.log.WarnContext(ctx, "webhook unsubscription failed", "account_id", id, "error", err.Error())
+		} else {
+			out.Unsubscribed = true
+		}
+	}
+	ch, err = h.st.Disconnect(ctx, id, store.DisconnectAPI, h.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", id)
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	out.Channel = NewChannelJSON(ch)
+	if purge {
+		code, err := h.eraser.StartPurge(ctx, id, store.DisconnectAPI)
+		if err != nil {
+			return Response{}, err
+		}
+		u, err := h.cfg.StatusURL(h.cfg.PublicBaseURL, r.DomainName, erasure.StatusPath(code))
+		if err != nil {
+			return Response{}, err
+		}
+		out.Purge = &purgeJSON{URL: u, ConfirmationCode: code}
+	}
+	h.log.InfoContext(ctx, "channel disconnected", "account_id", id, "unsubscribed", out.Unsubscribed, "purge", purge)
+	return Response{Status: http.StatusOK, Body: out}, nil
+}
+
+func (h erasureRoutes) eraseContact(ctx context.Context, r *Request) (Response, error) {
+	id := r.Params["id"]
+	if !store.ValidConversationID(id) {
+		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	}
+	conv, err := h.st.GetConversation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	if err := h.eraser.StartContactErasure(ctx, conv.ChannelID, conv.ContactIGSID); err != nil {
+		return Response{}, Errorf(http.StatusServiceUnavailable, "enqueue_failed", "the erasure could not be queued; retry")
+	}
+	h.log.InfoContext(ctx, "contact erasure queued", "account_id", conv.ChannelID, "conversation_id", id)
+	return Response{Status: http.StatusAccepted, Body: map[string]any{
+		"status": "erasing", "channel_id": conv.ChannelID, "contact": map[string]string{"igsid": conv.ContactIGSID},
+	}}, nil
+}

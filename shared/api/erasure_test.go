@@ -1,0 +1,146 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/erasure"
+	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/oauth"
+	"github.com/iginbox/iginbox/shared/store"
+)
+
+// recorder is a fake command publisher (our own interface).
+type recorder struct {
+	mu   sync.Mutex
+	envs []envelope.Envelope
+}
+
+func (r *recorder) Publish(_ context.Context, envs []envelope.Envelope) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.envs = append(r.envs, envs...)
+	return nil
+}
+
+func TestDisconnectAndEraseRoutes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.DynamoDB(t)
+	st := store.New(db, testenv.Table(t, db))
+	sim := metasim.New(metasim.Config{AppSecret: chanAppSecret})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	logs := &chanLogs{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	gc := graph.New(graph.Config{BaseURL: srv.URL, AppID: "app-1", AppSecret: chanAppSecret})
+	pub := &recorder{}
+	server := api.New(chanAPIToken, log, api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: true}),
+		api.WithErasure(st, gc, erasure.Starter{Store: st, Pub: pub}, api.ErasureConfig{StatusURL: oauth.PublicURL}))
+	call := func(method, path, body string) (int, string) {
+		ev := events.APIGatewayV2HTTPRequest{RawPath: path, Body: body, Headers: map[string]string{"authorization": "Bearer " + chanAPIToken}}
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			ev.RawPath = path[:i]
+			ev.QueryStringParameters = map[string]string{}
+			for _, kv := range strings.Split(path[i+1:], "&") {
+				k, v, _ := strings.Cut(kv, "=")
+				ev.QueryStringParameters[k] = v
+			}
+		}
+		ev.RequestContext.HTTP.Method = method
+		ev.RequestContext.DomainName = chanDomain
+		resp, err := server.HandleRequest(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, resp.Body
+	}
+	const acct, other = "17841400000000042", "17841400000000043"
+	for _, id := range []string{acct, other} {
+		if _, err := st.ConnectChannel(ctx, store.Channel{ID: id, Username: "shop", AccessToken: sim.IssueToken(id),
+			TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A conversation to reply to and to erase.
+	now := time.Now()
+	conv := store.Conversation{ID: "0123456789abcdef01234567", ChannelID: acct, ContactIGSID: "5550001", Status: store.StatusOpen,
+		Seq: 1, LastActivityMS: now.UnixMilli(), LastIncomingMS: now.UnixMilli(), CreatedAt: now}
+	tx := st.NewTx()
+	tx.CreateConversation(conv)
+	tx.PutContact(store.Contact{ChannelID: acct, IGSID: "5550001", LastConversationID: conv.ID, OpenConversationID: conv.ID,
+		ConversationSeq: 1, ConvLastIncomingMS: now.UnixMilli()})
+	if err := st.Commit(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+
+	if status, body := call(http.MethodDelete, "/api/channels/"+acct+"?purge=maybe", ""); status != http.StatusBadRequest {
+		t.Errorf("purge=maybe: %d %s", status, body)
+	}
+	if status, body := call(http.MethodDelete, "/api/channels/17841400000000999", ""); status != http.StatusNotFound {
+		t.Errorf("unknown channel: %d %s", status, body)
+	}
+	status, body := call(http.MethodDelete, "/api/channels/"+acct, "")
+	var out struct {
+		Channel          api.ChannelJSON `json:"channel"`
+		Unsubscribed     bool            `json:"unsubscribed"`
+		UnsubscribeError string          `json:"unsubscribe_error"`
+		Purge            *struct{ URL, ConfirmationCode string }
+	}
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || !out.Unsubscribed || out.Channel.Status != "disconnected" ||
+		out.Channel.DisconnectedAt == nil || out.Purge != nil {
+		t.Fatalf("disconnect: %d %s", status, body)
+	}
+	if _, ok := sim.Snapshot().Subscriptions[acct]; ok {
+		t.Error("the simulator still has the account subscribed")
+	}
+	if ch, _ := st.GetChannel(ctx, acct); ch.AccessToken != "" || !ch.Disconnected() {
+		t.Errorf("stored channel after disconnect: %+v", ch)
+	}
+	// Replies to a disconnected channel's conversations are refused.
+	if status, body := call(http.MethodPost, "/api/conversations/"+conv.ID+"/messages", `{"text":"hi"}`); status != http.StatusConflict ||
+		!strings.Contains(body, "channel_disconnected") {
+		t.Errorf("reply to a disconnected channel: %d %s", status, body)
+	}
+	// Again, with purge: no token left to unsubscribe (reported), the purge starts.
+	status, body = call(http.MethodDelete, "/api/channels/"+acct+"?purge=true", "")
+	out.Purge = nil
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || out.Unsubscribed || out.UnsubscribeError == "" ||
+		!strings.Contains(body, `"confirmation_code"`) || !strings.Contains(body, "http://"+chanDomain+"/instagram/data-deletion/") {
+		t.Fatalf("disconnect with purge: %d %s", status, body)
+	}
+	if n := len(pub.envs); n != 1 || pub.envs[0].Kind != envelope.KindPurge {
+		t.Fatalf("enqueued %+v", pub.envs)
+	}
+	// Contact erasure.
+	if status, _ := call(http.MethodDelete, "/api/conversations/ffffffffffffffffffffffff/contact", ""); status != http.StatusNotFound {
+		t.Errorf("erase contact of an unknown conversation: %d", status)
+	}
+	status, body = call(http.MethodDelete, "/api/conversations/"+conv.ID+"/contact", "")
+	if status != http.StatusAccepted || !strings.Contains(body, `"erasing"`) {
+		t.Fatalf("erase contact: %d %s", status, body)
+	}
+	last := pub.envs[len(pub.envs)-1]
+	if last.Kind != envelope.KindEraseContact || last.GroupID() != envelope.GroupID(acct, "5550001") {
+		t.Errorf("erasure command %+v", last)
+	}
+	if ch, _ := st.GetChannel(ctx, other); ch.Disconnected() || ch.AccessToken == "" {
+		t.Errorf("the other channel changed: %+v", ch)
+	}
+	if strings.Contains(logs.String(), "IGSIM") {
+		t.Error("a token reached the log")
+	}
+}
