@@ -4,16 +4,16 @@ package devstack
 // bootstraps that deploy and the Meta simulator), driven only through the public surfaces: the
 // signed webhook, the HTTP API, the simulator's /_sim/ controls and the queue's attributes.
 //
-//   - issue 4: every recorded body of events/meta, replayed with local/replay, becomes the
+//   - replay: every recorded body of events/meta, replayed with local/replay, becomes the
 //     conversation state the fixtures imply;
-//   - issue 6: delivering everything again, repeated and shuffled, changes nothing, through
+//   - idempotency: delivering everything again, repeated and shuffled, changes nothing, through
 //     the webhook (where SQS FIFO drops what it saw in the last 5 minutes) and straight into
 //     the queue with fresh deduplication ids (as after that window), so that the processor
 //     sees every duplicate; and a shuffled, concurrent first delivery of the same events for
 //     other contacts converges to the same conversations as the in-order one;
-//   - issue 5: a reply (text + 2 attachments) is sent part by part, echoed, read; a reply
+//   - replies: a reply (text + 2 attachments) is sent part by part, echoed, read; a reply
 //     outside the messaging window is refused;
-//   - issue 3: the refresher (stack started with TOKEN_REFRESH_HORIZON=1440h and
+//   - token refresh: the refresher (stack started with TOKEN_REFRESH_HORIZON=1440h and
 //     REFRESH_MIN_AGE=1s, its schedule fired on demand) refreshes a due channel and flags a
 //     dead one.
 //
@@ -63,7 +63,7 @@ const (
 	metaDir        = "../../events/meta"
 )
 
-// TestEndToEnd runs the acceptance scenarios of issues 3, 4, 5 and 6 against one local stack.
+// TestEndToEnd runs the scenarios above against one local stack.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole local stack")
@@ -80,10 +80,10 @@ func TestEndToEnd(t *testing.T) {
 		name string
 		run  func(*testing.T, *stack)
 	}{
-		{"issue4_replay_fixtures", testReplayFixtures},
-		{"issue5_reply_send_echo_read_window", testReply},
+		{"replay_fixtures", testReplayFixtures},
+		{"reply_send_echo_read_window", testReply},
 		{"every_character_round_trips", testEveryCharacter},
-		{"issue3_refresher_refreshes_due_flags_dead", testRefresher},
+		{"refresher_refreshes_due_flags_dead", testRefresher},
 	}
 	for _, st := range steps {
 		begin := time.Now()
@@ -99,7 +99,7 @@ func TestEndToEnd(t *testing.T) {
 	if n := s.depth(t, s.dlqURL); n != 0 {
 		t.Errorf("%d messages in the events DLQ", n)
 	}
-	// Invariant 8, as far as this stack shows it: the secrets it was given never appear in
+	// Secrets stay out, as far as this stack shows it: the secrets it was given never appear in
 	// anything it printed (banner, function logs, simulator).
 	for _, secret := range []struct{ name, value string }{
 		{"INSTAGRAM_APP_SECRET", e2eAppSecret}, {"API_TOKEN", e2eAPIToken}, {"INSTAGRAM_VERIFY_TOKEN", e2eVerifyToken},
@@ -110,7 +110,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------- issue 4 and 6
+// ---------------------------------------------------------------- replay and idempotency
 
 func testReplayFixtures(t *testing.T, s *stack) {
 	all := fixtureFiles(t)
@@ -146,7 +146,7 @@ func testReplayFixtures(t *testing.T, s *stack) {
 		return
 	}
 
-	// 3. Issue 6: Meta redelivers everything, 3 times, in random order → same state.
+	// 3. Meta redelivers everything, 3 times, in random order → same state.
 	seed := uint64(time.Now().UnixNano())
 	handled := s.logs.count(isEventHandled)
 	out := s.replay(t, "--repeat", "3", "--shuffle", "--seed", strconv.FormatUint(seed, 10), metaDir)
@@ -319,7 +319,7 @@ func checkFixtureState(t *testing.T, snap snapshot) {
 		if i > 0 && snap.Convs[i-1].LastActivityAt < c.LastActivityAt {
 			t.Errorf("conversations not newest first at %d", i)
 		}
-		for j := 1; j < len(c.Messages); j++ { // invariant 3: by Meta's timestamp, ties by mid
+		for j := 1; j < len(c.Messages); j++ { // by Meta's timestamp, ties by mid
 			a, b := c.Messages[j-1], c.Messages[j]
 			if a.Timestamp > b.Timestamp || (a.Timestamp == b.Timestamp && a.MID >= b.MID) {
 				t.Errorf("conversation with %s: messages %d and %d out of order", c.Contact.IGSID, j-1, j)
@@ -332,7 +332,7 @@ func checkFixtureState(t *testing.T, snap snapshot) {
 			mids[m.MID]++
 		}
 	}
-	for mid, n := range mids { // invariant 2
+	for mid, n := range mids { // one stored message per mid
 		if n != 1 {
 			t.Errorf("mid %s stored %d times", short(mid), n)
 		}
@@ -490,7 +490,7 @@ func (f *freshDedup) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBa
 
 func isEventHandled(line string) bool { return strings.Contains(line, "event handled") }
 
-// ---------------------------------------------------------------- issue 5
+// ---------------------------------------------------------------- replies
 
 func testReply(t *testing.T, s *stack) {
 	const (
@@ -626,7 +626,7 @@ func testReply(t *testing.T, s *stack) {
 	}
 }
 
-// ---------------------------------------------------------------- issue 3
+// ---------------------------------------------------------------- token refresh
 
 // revokedAccount is connected by testRefresher and then revoked at the simulator.
 const revokedAccount = "17841400000000002"

@@ -10,8 +10,8 @@ import (
 	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
-// These tests read the real template.yaml and check the structure DESIGN.md and the issue ask
-// for. They are generic over functions, routes and queues so that new functions are checked
+// These tests read the real template.yaml and check the structure the functions and the local
+// stack rely on. They are generic over functions, routes and queues so that new functions are checked
 // without editing this file.
 
 func loadRepo(t *testing.T) (*samtemplate.Template, string) {
@@ -152,7 +152,7 @@ func TestTemplateRoutes(t *testing.T) {
 			}
 		}
 	}
-	// The routes DESIGN.md fixes; others are checked as their functions land.
+	// The webhook routes Meta calls; the others are checked generically.
 	required := []string{"GET /webhooks/instagram", "POST /webhooks/instagram"}
 	known := map[string]bool{
 		"POST /api/channels/connect": true, "GET /instagram/callback": true, "GET /api/channels": true,

@@ -20,7 +20,7 @@ import (
 	"github.com/iginbox/iginbox/shared/store"
 )
 
-// Reply limits (meta-api.md, Send API).
+// Reply limits of Meta's Send API.
 const (
 	MaxTextBytes      = 1000
 	MaxAttachments    = 10

@@ -1,3 +1,6 @@
+// Package graph is the client of Meta's Instagram APIs: the Graph API (profiles, the connected
+// account, webhook subscriptions, the Send API) and the OAuth token endpoints. Its errors are
+// typed (dead token, rate limit, transient) so that callers decide, and never carry a token.
 package graph
 
 import (

@@ -119,7 +119,7 @@ func TestIncomingMessageShapes(t *testing.T) {
 	}
 }
 
-// Invariant 2: one stored message per mid however often it is delivered.
+// One stored message per mid however often it is delivered.
 func TestOneMessagePerMID(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -182,7 +182,7 @@ func TestEcho(t *testing.T) {
 	}
 }
 
-// Invariant 7: an unsend wins even when it arrives before its message.
+// An unsend wins even when it arrives before its message.
 func TestUnsend(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -216,7 +216,7 @@ func TestUnsend(t *testing.T) {
 	}
 }
 
-// Invariant 7: per reactor, the reaction event with the later Meta timestamp wins.
+// Per reactor, the reaction event with the later Meta timestamp wins.
 func TestReactionsConverge(t *testing.T) {
 	t.Parallel()
 	const c = "1005"
@@ -296,7 +296,7 @@ func TestReadWatermark(t *testing.T) {
 	}
 }
 
-// Invariant 3: messages ordered by Meta's timestamp, ties by mid, never by processing time.
+// Messages ordered by Meta's timestamp, ties by mid, never by processing time.
 func TestMessageOrder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -320,7 +320,7 @@ func TestMessageOrder(t *testing.T) {
 	}
 }
 
-// Invariant 3: at most one open conversation per (channel, contact).
+// At most one open conversation per (channel, contact).
 func TestConversationLifecycle(t *testing.T) {
 	t.Parallel()
 	const c = "1008"
@@ -397,7 +397,7 @@ type api_conv struct {
 	Status string `json:"status"`
 }
 
-// Invariant 3 under concurrency: two first messages of one contact processed at the same time
+// One open conversation under concurrency: two first messages of one contact processed at the same time
 // (not even serialised by the FIFO group) still create one conversation.
 func TestConcurrentFirstMessages(t *testing.T) {
 	t.Parallel()
@@ -551,7 +551,7 @@ func TestUnknownAccountIgnored(t *testing.T) {
 	}
 }
 
-// Invariant 8 (processor side): the channel's token never reaches logs or metrics.
+// Secrets stay out (processor side): the channel's token never reaches logs or metrics.
 func TestNoSecretsInLogs(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

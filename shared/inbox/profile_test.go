@@ -33,7 +33,7 @@ func sqsEvent(recs ...events.SQSMessage) events.SQSEvent { return events.SQSEven
 
 func (f *fixture) svcLog() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
 
-// Invariant 4: no incoming message is dropped because a profile lookup failed.
+// No incoming message is dropped because a profile lookup failed.
 func TestProfileErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

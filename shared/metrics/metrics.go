@@ -20,8 +20,8 @@ const UnitCount = "Count"
 
 // Names of metrics emitted by more than one package (alarms in template.yaml depend on them).
 const (
-	// ChannelsFlaggedForReauth counts channels flagged reauth_required (invariant 6): by the
-	// refresher, and by the processor on a dead token (profile lookup, send).
+	// ChannelsFlaggedForReauth counts channels flagged reauth_required (a dead token must be
+	// seen): by the refresher, and by the processor on a dead token (profile lookup, send).
 	ChannelsFlaggedForReauth = "ChannelsFlaggedForReauth"
 )
 

@@ -49,7 +49,7 @@ func (w *world) messagePages(conv string, limit int) []api.MessageJSON {
 	return nil
 }
 
-// TestLateReplyIsOrderedBySendTime (DESIGN.md invariant 3): incoming A (t1); a reply queued at
+// TestLateReplyIsOrderedBySendTime (messages list by Meta's time): incoming A (t1); a reply queued at
 // t2 but sent only at t4, after incoming B (t3), lists A, B, reply — by the time it was sent,
 // never by the time it was queued — with timestamp t4, once per listing and once when paging.
 func TestLateReplyIsOrderedBySendTime(t *testing.T) {

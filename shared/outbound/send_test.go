@@ -317,7 +317,7 @@ func TestSendErrors(t *testing.T) {
 			if ch.ReauthRequired != tc.wantReauth {
 				t.Errorf("reauth_required %v, want %v", ch.ReauthRequired, tc.wantReauth)
 			}
-			// Invariant 6: a flag is counted with the metric ChannelsReauthAlarm reads.
+			// A flag is counted with the metric ChannelsReauthAlarm reads.
 			flags, err := metrics.Decode(w.metrics.String(), metrics.ChannelsFlaggedForReauth)
 			if err != nil {
 				t.Fatal(err)

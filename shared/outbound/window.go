@@ -13,7 +13,7 @@ import (
 	"github.com/iginbox/iginbox/shared/store"
 )
 
-// Window lengths (meta-api.md, Send API).
+// Messaging window lengths of Meta's Send API.
 const (
 	StandardWindow   = 24 * time.Hour
 	HumanAgentWindow = 7 * 24 * time.Hour

@@ -395,7 +395,7 @@ func (s *Store) BeginAttempt(ctx context.Context, p OutgoingPart, nowMS int64) e
 
 // SentSK is the sort key of a part once it is sent: the key of any message, Meta's (or our)
 // time of the send then the mid, so that a reply sent late lists after the messages that
-// arrived while it waited (DESIGN.md invariant 3), never at the time it was queued.
+// arrived while it waited, never at the time it was queued.
 func SentSK(ts int64, mid string) string { return MessageSK(ts, mid) }
 
 // MarkSent records the mid Meta gave attempt `attempt` of part p (as read, with its attempt
