@@ -23,7 +23,7 @@ const (
 	hostileTwin    = "5550007770000027"
 )
 
-// testEveryCharacter (invariant 11): every body of the catalogue, timestamps moved to now,
+// testEveryCharacter (every character survives): every body of the catalogue, timestamps moved to now,
 // is posted as Meta escapes it, again (a retry), and as raw UTF-8 for another contact; each
 // value comes back through the API exactly, code point by code point, with one message per
 // mid. Then a reply with emoji goes out, is echoed, and stays one message with its text.

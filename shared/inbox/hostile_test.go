@@ -12,7 +12,7 @@ import (
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 
-// Invariant 11: every body of the hostile-character catalogue (events/hostile), as Meta
+// Every character survives: every body of the hostile-character catalogue (events/hostile), as Meta
 // escapes it and as raw UTF-8, goes webhook parse → queue body → processor → store → API and
 // comes back exactly, code point by code point; the queue bodies are ASCII.
 func TestHostileCatalogue(t *testing.T) {
