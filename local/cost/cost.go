@@ -20,7 +20,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +29,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/localrun"
@@ -218,7 +216,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		bin := filepath.Join(root, ".dev", "cost", name, "bootstrap")
 		t0 := time.Now()
-		if err := localrun.GoBuild(ctx, root, "./"+f.Dir(), bin, nil); err != nil {
+		if err := localrun.BuildFunction(ctx, root, f, bin, true); err != nil {
 			return nil, err
 		}
 		progress("built %s (%s, deploy flags) in %.1fs", name, f.Dir(), time.Since(t0).Seconds())
@@ -355,17 +353,11 @@ func waitIdle(ctx context.Context, sq *sqs.Client, url string, inflight *atomic.
 		case <-time.After(15 * time.Millisecond):
 		}
 		sim.Wait()
-		out, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-				sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+		depth, err := sqspoll.Depth(ctx, sq, url)
 		if err != nil {
 			return err
 		}
-		n := inflight.Load()
-		for _, v := range out.Attributes {
-			x, _ := strconv.Atoi(v)
-			n += int64(x)
-		}
+		n := inflight.Load() + int64(depth)
 		if n == 0 {
 			quiet++
 		} else {

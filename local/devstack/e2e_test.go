@@ -49,6 +49,7 @@ import (
 	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/replay"
+	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/queue"
 	"github.com/iginbox/iginbox/shared/webhook"
@@ -1014,21 +1015,9 @@ func (s *stack) simSent(t *testing.T, igsid string) int {
 // depth is the number of messages in a queue: visible, in flight and delayed.
 func (s *stack) depth(t *testing.T, queueURL string) int {
 	t.Helper()
-	out, err := s.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(queueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
-	})
+	n, err := sqspoll.Depth(context.Background(), s.sqs, queueURL)
 	if err != nil {
-		t.Fatalf("queue attributes: %v", err)
-	}
-	n := 0
-	for _, v := range out.Attributes {
-		i, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatalf("queue attribute %q: %v", v, err)
-		}
-		n += i
+		t.Fatal(err)
 	}
 	return n
 }

@@ -226,44 +226,19 @@ func (r *rig) poller() *sqspoll.Poller {
 		WaitSeconds: 1, ReportBatchItemFailures: true, Handler: r.handle}
 }
 
-// handle runs the processor on one batch; a crash fails the whole batch, which comes back
-// after the visibility timeout.
-func (r *rig) handle(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	resp, crashed := r.invoke(ev)
-	if crashed {
-		return resp, errors.New("the function crashed")
-	}
+// handle runs the processor on one batch and audits its response; a crash (a panic) fails the
+// whole batch in the poller, which leaves it for the visibility timeout.
+func (r *rig) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	resp, err := r.handler.Handle(ctx, ev)
 	r.batches.check(ev, resp)
-	return resp, nil
+	return resp, err
 }
 
-func (r *rig) invoke(ev events.SQSEvent) (resp events.SQSEventResponse, crashed bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			if _, ok := p.(crash); !ok {
-				panic(p)
-			}
-			crashed = true
-		}
-	}()
-	resp, _ = r.handler.Handle(context.Background(), ev)
-	return resp, false
-}
-
-// queueDepth returns visible + in flight + delayed messages of a queue.
+// queueDepth returns visible + in flight + delayed messages of a queue (-1 on error).
 func (r *rig) queueDepth(url string) int {
-	out, err := r.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
-	})
+	n, err := sqspoll.Depth(context.Background(), r.sqs, url)
 	if err != nil {
 		return -1
-	}
-	n := 0
-	for _, v := range out.Attributes {
-		x, _ := strconv.Atoi(v)
-		n += x
 	}
 	return n
 }

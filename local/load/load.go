@@ -37,10 +37,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/metasim"
@@ -549,20 +547,7 @@ func inProcess(ctx context.Context, o options) (*stack, error) {
 		meter:      meter,
 		handled:    handled,
 		stop:       stop,
-		depth: func(ctx context.Context) (int, error) {
-			out, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
-				AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-					sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
-			if err != nil {
-				return 0, err
-			}
-			n := 0
-			for _, v := range out.Attributes {
-				x, _ := strconv.Atoi(v)
-				n += x
-			}
-			return n, nil
-		},
+		depth:      func(ctx context.Context) (int, error) { return sqspoll.Depth(ctx, sq, queueURL) },
 		api: func(ctx context.Context, path string, q map[string]string, out any) error {
 			resp, _ := apiSrv.HandleRequest(ctx, events.APIGatewayV2HTTPRequest{
 				RawPath: path, QueryStringParameters: q, Headers: map[string]string{"authorization": "Bearer " + o.apiToken},

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/localrun"
 	"github.com/iginbox/iginbox/local/samtemplate"
 )
@@ -36,7 +36,7 @@ func TestStartSecretsServesTheTemplateSecret(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	client := secretsmanager.New(secretsmanager.Options{
-		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Region: emulator.Region, Credentials: emulator.Credentials(),
 		BaseEndpoint: aws.String(strings.TrimPrefix(srv.Env()[0], "AWS_ENDPOINT_URL_SECRETS_MANAGER=")),
 	})
 	fns, err := tmpl.Functions()

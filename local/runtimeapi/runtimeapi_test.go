@@ -4,15 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/iginbox/iginbox/local/testenv"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/iginbox/iginbox/local/localrun"
+	"github.com/iginbox/iginbox/local/testenv"
 
 	"github.com/iginbox/iginbox/local/runtimeapi"
 )
@@ -25,11 +26,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bootstrap = filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, "./testdata/echo")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
+	if err := localrun.GoBuild(context.Background(), ".", "./testdata/echo", bootstrap, nil); err != nil {
 		os.RemoveAll(dir)
-		panic("build testdata/echo: " + err.Error() + "\n" + string(out))
+		panic("build testdata/echo: " + err.Error())
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -25,8 +25,8 @@ type SQSAPI interface {
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
-// Handler runs the function on one batch. An error is a function error (or a crash): the
-// whole batch stays on the queue.
+// Handler runs the function on one batch. An error or a panic is a function error (a crash):
+// the whole batch stays on the queue.
 type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 
 // Invoker runs one Lambda invocation with a JSON payload (runtimeapi.Pool implements it).
@@ -129,7 +129,7 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 	}
 	ev := p.event(out.Messages)
 	began := time.Now()
-	resp, handlerErr := p.Handler(ctx, ev)
+	resp, handlerErr := p.run(ctx, ev)
 	failed, reason := p.failures(ev, resp, handlerErr)
 	var del []sqstypes.DeleteMessageBatchRequestEntry
 	for i, m := range out.Messages {
@@ -157,6 +157,43 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 		return len(out.Messages), errors.New("delete failed for " + strconv.Itoa(len(dout.Failed)) + " records: " + aws.ToString(dout.Failed[0].Message))
 	}
 	return len(out.Messages), nil
+}
+
+// run calls the Handler; a panic is a function error, as when the Lambda runtime reports a
+// handler that panicked.
+func (p *Poller) run(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("function panicked: %v", r)
+		}
+	}()
+	return p.Handler(ctx, ev)
+}
+
+// DepthAPI is what Depth needs from SQS.
+type DepthAPI interface {
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// Depth returns the messages of a queue still to be handled: visible, in flight and delayed.
+func Depth(ctx context.Context, client DepthAPI, queueURL string) (int, error) {
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("attributes of %s: %w", queueURL, err)
+	}
+	n := 0
+	for k, v := range out.Attributes {
+		x, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("attribute %s of %s = %q: %w", k, queueURL, v, err)
+		}
+		n += x
+	}
+	return n, nil
 }
 
 // failures returns the message ids to keep (not delete), following Lambda's rules: a function

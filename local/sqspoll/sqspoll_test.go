@@ -200,3 +200,19 @@ func TestPollerInvalidItemIdentifierFailsBatch(t *testing.T) {
 		})
 	}
 }
+
+// A handler that panics is a function error: the whole batch stays on the queue.
+func TestPollerPanicIsFunctionError(t *testing.T) {
+	t.Parallel()
+	p := &Poller{ReportBatchItemFailures: true, Handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+		panic("killed")
+	}}
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "1"}, {MessageId: "2"}}}
+	resp, err := p.run(context.Background(), ev)
+	if err == nil {
+		t.Fatal("a panic was not reported as a function error")
+	}
+	if failed, _ := p.failures(ev, resp, err); len(failed) != 2 {
+		t.Errorf("failed = %v, want the whole batch", failed)
+	}
+}

@@ -3,7 +3,6 @@ package outbound_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,10 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/sqspoll"
@@ -223,7 +220,7 @@ func (w *world) pump(workers int, timeout time.Duration, cond func() bool) {
 		go func() {
 			defer wg.Done()
 			p := &sqspoll.Poller{Function: "processor", QueueURL: w.queues.URL, QueueARN: w.queues.ARN, SQS: w.sqs,
-				WaitSeconds: 1, ReportBatchItemFailures: true, Handler: w.handle}
+				WaitSeconds: 1, ReportBatchItemFailures: true, Handler: w.handler.Handle}
 			for ctx.Err() == nil {
 				_, _ = p.Poll(ctx)
 			}
@@ -242,50 +239,14 @@ func (w *world) pump(workers int, timeout time.Duration, cond func() bool) {
 	wg.Wait()
 }
 
-// handle runs the processor on one batch; a crash fails the whole batch, which comes back
-// after the visibility timeout.
-func (w *world) handle(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	resp, crashed := w.invoke(ev)
-	if crashed {
-		return resp, errors.New("the function crashed")
-	}
-	return resp, nil
-}
-
-// invoke runs the processor handler; a panic (a simulated crash) is reported as crashed.
-func (w *world) invoke(ev events.SQSEvent) (resp events.SQSEventResponse, crashed bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			if _, ok := r.(crash); !ok {
-				panic(r)
-			}
-			crashed = true
-		}
-	}()
-	resp, _ = w.handler.Handle(context.Background(), ev)
-	return resp, false
-}
-
 // drain runs the processor until the simulator posted every webhook and the queue is empty
 // (nothing visible, nothing in flight, nothing delayed).
 func (w *world) drain(timeout time.Duration) {
 	w.t.Helper()
 	w.pump(2, timeout, func() bool {
 		w.sim.Wait()
-		out, err := w.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
-			QueueUrl: aws.String(w.queues.URL),
-			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-				sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
-		})
-		if err != nil {
-			return false
-		}
-		for _, v := range out.Attributes {
-			if v != "0" {
-				return false
-			}
-		}
-		return true
+		n, err := sqspoll.Depth(context.Background(), w.sqs, w.queues.URL)
+		return err == nil && n == 0
 	})
 }
 

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/secretsapi"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/config"
@@ -52,8 +52,8 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	client := secretsmanager.New(secretsmanager.Options{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Region:       emulator.Region,
+		Credentials:  emulator.Credentials(),
 		BaseEndpoint: aws.String(srv.URL()),
 	})
 	logs := &testenv.LogBuffer{}
