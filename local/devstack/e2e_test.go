@@ -827,7 +827,7 @@ func startStack(t *testing.T) *stack {
 	// once a second old.
 	cmd.Env = append(stackEnv(os.Environ()), "PORT="+strconv.Itoa(port), "INSTAGRAM_APP_SECRET="+e2eAppSecret,
 		"API_TOKEN="+e2eAPIToken, "INSTAGRAM_VERIFY_TOKEN="+e2eVerifyToken, "DEV_INSTAGRAM_ACCOUNT_ID="+e2eAccount,
-		"TOKEN_REFRESH_HORIZON=1440h", "REFRESH_MIN_AGE=1s")
+		"TOKEN_REFRESH_HORIZON=1440h", "REFRESH_MIN_AGE=1s", "PURGE_SETTLE=2s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -919,7 +919,7 @@ func startStack(t *testing.T) *stack {
 func stackEnv(env []string) []string {
 	drop := []string{"PORT", "DDB_PORT", "SQS_PORT", "GRAPH_API_URL", "DEV_INSTAGRAM_ACCOUNT_ID", "INSTAGRAM_APP_SECRET",
 		"API_TOKEN", "INSTAGRAM_VERIFY_TOKEN", "HUMAN_AGENT_ENABLED", "SEND_ECHO_GRACE", "FRONTEND_URL", "PUBLIC_BASE_URL", "STAGE",
-		"TOKEN_REFRESH_HORIZON", "REFRESH_MIN_AGE", "REFRESH_CONCURRENCY"}
+		"TOKEN_REFRESH_HORIZON", "REFRESH_MIN_AGE", "REFRESH_CONCURRENCY", "PURGE_SETTLE", "MESSAGE_RETENTION_DAYS"}
 	var out []string
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
