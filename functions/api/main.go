@@ -28,7 +28,7 @@ import (
 // Config is the function's environment.
 type Config struct {
 	// Secrets locates the secret holding API_TOKEN and INSTAGRAM_APP_SECRET (signs OAuth
-	// states): SECRETS_ARN, SECRETS_CACHE_TTL.
+	// states and session cookies): SECRETS_ARN, SECRETS_CACHE_TTL.
 	Secrets       secrets.Config
 	TableName     string // TABLE_NAME
 	AppID         string // INSTAGRAM_APP_ID
@@ -93,7 +93,9 @@ func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*api.Server], 
 		if err != nil {
 			return nil, err
 		}
-		return api.New(v.APIToken, log, api.WithChannels(st, login), api.WithConversations(st),
+		// The session cookies' key derives from the app secret: rotating it signs everyone out.
+		return api.New(v.APIToken, log, api.WithIdentities(st, api.IdentityConfig{SessionSecret: v.AppSecret}),
+			api.WithChannels(st, login), api.WithConversations(st),
 			api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: cfg.HumanAgent}),
 			api.WithErasure(st, gc, erasure.Starter{Store: st, Pub: pub}, api.ErasureConfig{PublicBaseURL: cfg.PublicBaseURL, StatusURL: oauth.PublicURL})), nil
 	})

@@ -85,6 +85,7 @@ func TestEndToEnd(t *testing.T) {
 		{"reply_send_echo_read_window", testReply},
 		{"every_character_round_trips", testEveryCharacter},
 		{"refresher_refreshes_due_flags_dead", testRefresher},
+		{"console_in_chromium", testConsoleBrowser},
 	}
 	for _, st := range steps {
 		begin := time.Now()

@@ -42,7 +42,7 @@ func DevDefaults(base string) map[string]string {
 		"ApiToken":             "dev-api-token",
 		"InstagramAppId":       "dev-app-id",
 		"StateSigningKey":      "dev-state-signing-key",
-		"FrontendUrl":          base + "/_local/connected",
+		"FrontendUrl":          base + "/",
 		"PublicBaseUrl":        base,
 		"PublicUrl":            base,
 		"ApiBaseUrl":           base,

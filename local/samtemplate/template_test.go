@@ -159,6 +159,8 @@ func TestTemplateRoutes(t *testing.T) {
 		"GET /api/conversations": true, "GET /api/conversations/{id}/messages": true,
 		"POST /api/conversations/{id}/messages": true, "POST /api/conversations/{id}/status": true,
 		"PATCH /api/channels/{id}": true,
+		// The console's page and static files.
+		"GET /": true, "GET /console/{file}": true,
 	}
 	for _, r := range required {
 		if _, ok := routes[r]; !ok {
@@ -170,7 +172,7 @@ func TestTemplateRoutes(t *testing.T) {
 			continue
 		}
 		if !strings.HasPrefix(r, "GET /webhooks/") && !strings.HasPrefix(r, "POST /webhooks/") && !strings.Contains(r, " /api/") && !strings.Contains(r, " /instagram/") {
-			t.Errorf("route %s is outside /webhooks, /api and /instagram", r)
+			t.Errorf("route %s is outside /webhooks, /api, /instagram and the console", r)
 		}
 	}
 }

@@ -7,7 +7,6 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/iginbox/iginbox/shared/identity"
 )
 
 // MaxBodyBytes bounds request bodies.
@@ -33,6 +34,12 @@ type Request struct {
 	// DomainName is the API's domain as the client called it (requestContext.domainName, else
 	// the Host header), e.g. to derive absolute URLs such as the OAuth redirect URI.
 	DomainName string
+	// Cookies are the request's cookies by name.
+	Cookies map[string]string
+	// Principal is who the request runs as (zero on public routes).
+	Principal identity.Principal
+	// HTTPS reports whether the client called over https (cookies are then Secure).
+	HTTPS bool
 }
 
 // Header returns a request header (case-insensitive).
@@ -54,10 +61,12 @@ func (r *Request) DecodeJSON(v any) error {
 	return nil
 }
 
-// Response is what a route handler returns: a status and a JSON body (nil for none).
+// Response is what a route handler returns: a status and a JSON body (nil for none), with
+// optional cookies to set.
 type Response struct {
-	Status int
-	Body   any
+	Status  int
+	Body    any
+	Cookies []string
 }
 
 // HandlerFunc handles one route.
@@ -82,13 +91,15 @@ type route struct {
 	method   string
 	segments []string // pattern split on "/", "{name}" segments capture
 	handler  HandlerFunc
+	public   bool // no authentication (the handler authenticates itself)
 }
 
 // Server routes API requests. Build it with New.
 type Server struct {
-	tokenHash [32]byte
-	routes    []route
-	log       *slog.Logger
+	bootstrapHash string // identity.HashKey of API_TOKEN
+	ids           *identities
+	routes        []route
+	log           *slog.Logger
 }
 
 // Option registers a group of routes (and its dependencies) on the server.
@@ -96,7 +107,7 @@ type Option func(*Server)
 
 // New returns a server that authenticates every request with the bearer token apiToken.
 func New(apiToken string, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{tokenHash: sha256.Sum256([]byte(apiToken)), log: log}
+	s := &Server{bootstrapHash: identity.HashKey(apiToken), log: log}
 	for _, o := range opts {
 		o(s)
 	}
@@ -108,9 +119,14 @@ func (s *Server) Handle(method, pattern string, h HandlerFunc) {
 	s.routes = append(s.routes, route{method: method, segments: split(pattern), handler: h})
 }
 
+// HandlePublic registers a route that is served without authentication.
+func (s *Server) HandlePublic(method, pattern string, h HandlerFunc) {
+	s.routes = append(s.routes, route{method: method, segments: split(pattern), handler: h, public: true})
+}
+
 func split(p string) []string { return strings.Split(strings.Trim(p, "/"), "/") }
 
-func (s *Server) match(method, path string) (HandlerFunc, map[string]string, bool) {
+func (s *Server) match(method, path string) (*route, map[string]string, bool) {
 	segs := split(path)
 	pathFound := false
 	for _, rt := range s.routes {
@@ -138,21 +154,10 @@ func (s *Server) match(method, path string) (HandlerFunc, map[string]string, boo
 		}
 		pathFound = true
 		if rt.method == method {
-			return rt.handler, params, true
+			return &rt, params, true
 		}
 	}
 	return nil, nil, pathFound
-}
-
-// authorized compares the bearer token in constant time (hashes make the comparison
-// independent of the token's length too).
-func (s *Server) authorized(header string) bool {
-	const prefix = "bearer "
-	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(header[len(prefix):])))
-	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
 }
 
 // HandleRequest serves one API Gateway v2 request; it never returns an error (failures are
@@ -167,7 +172,7 @@ func (s *Server) HandleRequest(ctx context.Context, ev events.APIGatewayV2HTTPRe
 	for k, v := range ev.Headers {
 		headers[strings.ToLower(k)] = v
 	}
-	resp, err := s.serve(ctx, method, path, headers, ev)
+	resp, keyID, err := s.serve(ctx, method, path, headers, ev)
 	status := resp.Status
 	if err != nil {
 		var ae *Error
@@ -178,47 +183,92 @@ func (s *Server) HandleRequest(ctx context.Context, ev events.APIGatewayV2HTTPRe
 		status = ae.Status
 		resp = Response{Status: ae.Status, Body: map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}}}
 	}
-	s.log.InfoContext(ctx, "api request", "method", method, "path", path, "status", status)
+	if err == nil && method == http.MethodGet && status == http.StatusOK {
+		return s.encodeConditional(ctx, resp, headers["if-none-match"], method, path, keyID), nil
+	}
+	s.log.InfoContext(ctx, "api request", "method", method, "path", path, "status", status, "key_id", keyID)
 	return encode(resp), nil
 }
 
-func (s *Server) serve(ctx context.Context, method, path string, headers map[string]string, ev events.APIGatewayV2HTTPRequest) (Response, error) {
-	if !s.authorized(headers["authorization"]) {
-		return Response{}, Errorf(http.StatusUnauthorized, "unauthorized", "missing or invalid bearer token")
+// encodeConditional encodes a GET answer with an ETag (a hash of the body) and answers 304
+// without a body when the client already holds it: the console polls lists and messages this
+// way, and an unchanged answer costs a few bytes.
+func (s *Server) encodeConditional(ctx context.Context, resp Response, ifNoneMatch, method, path, keyID string) events.APIGatewayV2HTTPResponse {
+	out := encode(resp)
+	sum := sha256.Sum256([]byte(out.Body))
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+	out.Headers["ETag"] = etag
+	status := out.StatusCode
+	if ifNoneMatch != "" && etagMatches(ifNoneMatch, etag) {
+		out.StatusCode, out.Body = http.StatusNotModified, ""
+		delete(out.Headers, "Content-Type")
+		status = http.StatusNotModified
 	}
-	h, params, pathFound := s.match(method, path)
-	if h == nil {
-		if pathFound {
-			return Response{}, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", method, path)
+	s.log.InfoContext(ctx, "api request", "method", method, "path", path, "status", status, "key_id", keyID)
+	return out
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
 		}
-		return Response{}, Errorf(http.StatusNotFound, "not_found", "no route for %s %s", method, path)
+	}
+	return false
+}
+
+func (s *Server) serve(ctx context.Context, method, path string, headers map[string]string, ev events.APIGatewayV2HTTPRequest) (Response, string, error) {
+	rt, params, pathFound := s.match(method, path)
+	cookies := parseCookies(ev.Cookies, headers["cookie"])
+	domain := ev.RequestContext.DomainName
+	if domain == "" {
+		domain = headers["host"]
+	}
+	https := requestScheme(headers, domain) == "https"
+	var p identity.Principal
+	if rt == nil || !rt.public {
+		var err error
+		p, err = s.authenticate(ctx, headers["authorization"], cookies)
+		if err != nil {
+			return Response{}, "", err
+		}
+		// A browser session is ambient authority: a write must come from our own origin.
+		if p.SessionID != "" && method != http.MethodGet && method != http.MethodHead && !sameOrigin(headers, domain) {
+			return Response{}, p.KeyID, Errorf(http.StatusForbidden, "origin_mismatch", "cookie-authenticated writes must come from this site")
+		}
+	}
+	if rt == nil {
+		if pathFound {
+			return Response{}, p.KeyID, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", method, path)
+		}
+		return Response{}, p.KeyID, Errorf(http.StatusNotFound, "not_found", "no route for %s %s", method, path)
 	}
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
-			return Response{}, Errorf(http.StatusBadRequest, "invalid_body", "body is not valid base64")
+			return Response{}, p.KeyID, Errorf(http.StatusBadRequest, "invalid_body", "body is not valid base64")
 		}
 		body = b
 	}
 	if len(body) > MaxBodyBytes {
-		return Response{}, Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", MaxBodyBytes)
+		return Response{}, p.KeyID, Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", MaxBodyBytes)
 	}
 	query := map[string]string{}
 	for k, v := range ev.QueryStringParameters {
 		query[k] = v
 	}
-	domain := ev.RequestContext.DomainName
-	if domain == "" {
-		domain = headers["host"]
-	}
-	return h(ctx, &Request{Method: method, Path: path, Params: params, Query: query, Headers: headers, Body: body, DomainName: domain})
+	resp, err := rt.handler(ctx, &Request{Method: method, Path: path, Params: params, Query: query, Headers: headers, Body: body,
+		DomainName: domain, Cookies: cookies, Principal: p, HTTPS: https})
+	return resp, p.KeyID, err
 }
 
 func encode(r Response) events.APIGatewayV2HTTPResponse {
 	out := events.APIGatewayV2HTTPResponse{
 		StatusCode: r.Status,
 		Headers:    map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"},
+		Cookies:    r.Cookies,
 	}
 	if r.Body != nil {
 		b, err := json.Marshal(r.Body)

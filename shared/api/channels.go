@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/identity"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
 )
@@ -20,6 +22,7 @@ type ChannelStore interface {
 type Connector interface {
 	RedirectURIFor(domainName string) (string, error)
 	AuthorizeURL(redirectURI string) (string, error)
+	AuthorizeURLBound(redirectURI, binding string) (string, error)
 }
 
 // ChannelJSON is a channel as the API shows it (view.Channel: the events on the bus carry the
@@ -28,6 +31,14 @@ type ChannelJSON = view.Channel
 
 // NewChannelJSON renders a channel for the API (view.NewChannel).
 func NewChannelJSON(ch store.Channel) ChannelJSON { return view.NewChannel(ch) }
+
+// The browser binding of a connect started from a session (see oauth.BindingCookie): the
+// cookie reaches only the callback and lives as long as the state.
+const (
+	oauthBindingCookie = "iginbox_oauth"
+	oauthCallbackPath  = "/instagram/callback"
+	oauthBindingTTL    = 10 * time.Minute
+)
 
 // WithChannels registers POST /api/channels/connect, GET /api/channels and
 // PATCH /api/channels/{id}.
@@ -47,25 +58,44 @@ type channelRoutes struct {
 }
 
 func (h channelRoutes) connect(_ context.Context, r *Request) (Response, error) {
+	if r.Principal.Limited() {
+		return Response{}, Errorf(http.StatusForbidden, "forbidden", "a key limited to channels cannot connect accounts")
+	}
 	redirectURI, err := h.conn.RedirectURIFor(r.DomainName)
 	if err != nil {
 		return Response{}, err
 	}
-	u, err := h.conn.AuthorizeURL(redirectURI)
+	if r.Principal.SessionID == "" {
+		u, err := h.conn.AuthorizeURL(redirectURI)
+		if err != nil {
+			return Response{}, err
+		}
+		return Response{Status: http.StatusOK, Body: map[string]string{"url": u}}, nil
+	}
+	// From a browser session: the state is bound to this browser by a cookie that only the
+	// callback path receives, so a leaked URL cannot connect an account elsewhere.
+	binding, err := identity.NewSessionID()
+	if err != nil {
+		return Response{}, fmt.Errorf("oauth binding: %w", err)
+	}
+	u, err := h.conn.AuthorizeURLBound(redirectURI, binding)
 	if err != nil {
 		return Response{}, err
 	}
-	return Response{Status: http.StatusOK, Body: map[string]string{"url": u}}, nil
+	cookie := Cookie(oauthBindingCookie, binding, oauthCallbackPath, "Lax", int(oauthBindingTTL/time.Second), r.HTTPS)
+	return Response{Status: http.StatusOK, Body: map[string]string{"url": u}, Cookies: []string{cookie}}, nil
 }
 
-func (h channelRoutes) list(ctx context.Context, _ *Request) (Response, error) {
+func (h channelRoutes) list(ctx context.Context, r *Request) (Response, error) {
 	chs, err := h.store.ListChannels(ctx)
 	if err != nil {
 		return Response{}, err
 	}
 	out := make([]ChannelJSON, 0, len(chs))
 	for _, ch := range chs {
-		out = append(out, NewChannelJSON(ch))
+		if r.Principal.Allows(ch.ID) {
+			out = append(out, NewChannelJSON(ch))
+		}
 	}
 	return Response{Status: http.StatusOK, Body: map[string]any{"channels": out}}, nil
 }
@@ -79,6 +109,9 @@ func (h channelRoutes) patch(ctx context.Context, r *Request) (Response, error) 
 	}
 	if in.Lock == nil {
 		return Response{}, Errorf(http.StatusBadRequest, "invalid_request", "lock_to_single_conversation (boolean) is required")
+	}
+	if !r.Principal.Allows(r.Params["id"]) {
+		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", r.Params["id"])
 	}
 	ch, err := h.store.SetLockToSingleConversation(ctx, r.Params["id"], *in.Lock, h.now())
 	if errors.Is(err, store.ErrNotFound) {

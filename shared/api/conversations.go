@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
@@ -26,7 +27,7 @@ type ConversationStore interface {
 	GetContact(ctx context.Context, accountID, igsid string) (store.Contact, error)
 	GetContacts(ctx context.Context, refs []store.ContactRef) (map[store.ContactRef]store.Contact, error)
 	ListMessages(ctx context.Context, conversationID, after string, limit int) (store.MessagePage, error)
-	SetConversationStatus(ctx context.Context, id, status string) (store.Conversation, error)
+	SetConversationStatus(ctx context.Context, id, status string, by *store.Actor, now time.Time) (store.Conversation, error)
 	SummarizeConversation(ctx context.Context, c store.Conversation) (store.ConversationSummary, error)
 	MarkConversationRead(ctx context.Context, id string) (store.Conversation, error)
 }
@@ -61,7 +62,7 @@ func NewMessageJSON(m store.Message, readWatermarkMS int64) MessageJSON {
 // POST /api/conversations/{id}/status and POST /api/conversations/{id}/read.
 func WithConversations(st ConversationStore) Option {
 	return func(s *Server) {
-		h := conversationRoutes{st: st}
+		h := conversationRoutes{st: st, now: time.Now}
 		s.Handle(http.MethodGet, "/api/conversations", h.list)
 		s.Handle(http.MethodGet, "/api/conversations/{id}/messages", h.messages)
 		s.Handle(http.MethodPost, "/api/conversations/{id}/status", h.setStatus)
@@ -117,7 +118,7 @@ func (h conversationRoutes) one(ctx context.Context, conv store.Conversation) (C
 // until a newer incoming message is stored.
 func (h conversationRoutes) markRead(ctx context.Context, r *Request) (Response, error) {
 	id := r.Params["id"]
-	if _, err := h.conversation(ctx, id); err != nil {
+	if _, err := h.conversation(ctx, r, id); err != nil {
 		return Response{}, err
 	}
 	conv, err := h.st.MarkConversationRead(ctx, id)
@@ -134,7 +135,18 @@ func (h conversationRoutes) markRead(ctx context.Context, r *Request) (Response,
 	return Response{Status: http.StatusOK, Body: out}, nil
 }
 
-type conversationRoutes struct{ st ConversationStore }
+type conversationRoutes struct {
+	st  ConversationStore
+	now func() time.Time
+}
+
+// actor is who a change is recorded as.
+func actor(r *Request) *store.Actor {
+	if r.Principal.KeyID == "" {
+		return nil
+	}
+	return &store.Actor{KeyID: r.Principal.KeyID, Name: r.Principal.Name}
+}
 
 // Cursors are opaque: base64url of a versioned, validated sort-key position.
 const (
@@ -200,9 +212,30 @@ func (h conversationRoutes) list(ctx context.Context, r *Request) (Response, err
 	if err != nil {
 		return Response{}, err
 	}
-	page, err := h.st.ListConversations(ctx, store.ConversationQuery{ChannelID: channelID, Status: status, Limit: limit, After: after})
+	p := r.Principal
+	if channelID != "" && !p.Allows(channelID) {
+		// Another channel's conversations do not exist for this key.
+		return Response{Status: http.StatusOK, Body: conversationList{Conversations: []ConversationJSON{}}}, nil
+	}
+	query := store.ConversationQuery{ChannelID: channelID, Status: status, Limit: limit, After: after}
+	if channelID == "" && len(p.Channels) == 1 {
+		query.ChannelID = p.Channels[0]
+	}
+	page, err := h.st.ListConversations(ctx, query)
 	if err != nil {
 		return Response{}, storeListError(err)
+	}
+	if p.Limited() {
+		// A key limited to several channels pages through all of them and keeps its own:
+		// a page may then hold fewer than limit conversations (next_cursor still says whether
+		// more follow).
+		kept := page.Conversations[:0]
+		for _, c := range page.Conversations {
+			if p.Allows(c.ChannelID) {
+				kept = append(kept, c)
+			}
+		}
+		page.Conversations = kept
 	}
 	refs := make([]store.ContactRef, 0, len(page.Conversations))
 	for _, c := range page.Conversations {
@@ -225,13 +258,21 @@ type messageList struct {
 	NextCursor string        `json:"next_cursor,omitempty"`
 }
 
-func (h conversationRoutes) conversation(ctx context.Context, id string) (store.Conversation, error) {
+func (h conversationRoutes) conversation(ctx context.Context, r *Request, id string) (store.Conversation, error) {
+	return visibleConversation(ctx, h.st, r, id)
+}
+
+// visibleConversation reads a conversation the principal may see: another channel's
+// conversation is a 404, like one that does not exist.
+func visibleConversation(ctx context.Context, st interface {
+	GetConversation(ctx context.Context, id string) (store.Conversation, error)
+}, r *Request, id string) (store.Conversation, error) {
 	if !store.ValidConversationID(id) {
 		return store.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
 	}
-	c, err := h.st.GetConversation(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return c, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	c, err := st.GetConversation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !r.Principal.Allows(c.ChannelID)) {
+		return store.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
 	}
 	return c, err
 }
@@ -247,7 +288,7 @@ func (h conversationRoutes) messages(ctx context.Context, r *Request) (Response,
 	if err != nil {
 		return Response{}, err
 	}
-	conv, err := h.conversation(ctx, id)
+	conv, err := h.conversation(ctx, r, id)
 	if err != nil {
 		return Response{}, err
 	}
@@ -277,10 +318,10 @@ func (h conversationRoutes) setStatus(ctx context.Context, r *Request) (Response
 		return Response{}, Errorf(http.StatusBadRequest, "invalid_status", "status must be open or resolved")
 	}
 	id := r.Params["id"]
-	if _, err := h.conversation(ctx, id); err != nil {
+	if _, err := h.conversation(ctx, r, id); err != nil {
 		return Response{}, err
 	}
-	conv, err := h.st.SetConversationStatus(ctx, id, body.Status)
+	conv, err := h.st.SetConversationStatus(ctx, id, body.Status, actor(r), h.now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)

@@ -79,7 +79,7 @@ func (f *fuzzStore) ListMessages(context.Context, string, string, int) (store.Me
 	return store.MessagePage{}, nil
 }
 
-func (f *fuzzStore) SetConversationStatus(_ context.Context, id, status string) (store.Conversation, error) {
+func (f *fuzzStore) SetConversationStatus(_ context.Context, id, status string, _ *store.Actor, _ time.Time) (store.Conversation, error) {
 	c, err := f.GetConversation(context.Background(), id)
 	c.Status = status
 	return c, err
@@ -214,4 +214,8 @@ func FuzzAPIRequest(f *testing.F) {
 			t.Fatalf("a secret reached a response")
 		}
 	})
+}
+
+func (fuzzConnector) AuthorizeURLBound(string, string) (string, error) {
+	return "https://www.instagram.com/oauth/authorize?state=s", nil
 }

@@ -137,14 +137,7 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 	if len(idemKey) > MaxIdempotencyKey {
 		return Response{}, Errorf(http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key is longer than %d characters", MaxIdempotencyKey)
 	}
-	id := r.Params["id"]
-	if !store.ValidConversationID(id) {
-		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
-	}
-	conv, err := h.st.GetConversation(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
-	}
+	conv, err := visibleConversation(ctx, h.st, r, r.Params["id"])
 	if err != nil {
 		return Response{}, err
 	}
@@ -178,7 +171,7 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 	if _, err := outbound.Decide(outbound.LastIncomingMS(conv, contact), now, h.cfg.HumanAgent); err != nil {
 		return Response{}, Errorf(http.StatusUnprocessableEntity, "outside_window", "%s", windowMessage(err))
 	}
-	parts := buildParts(conv, body, requestID, now)
+	parts := buildParts(conv, body, requestID, now, actor(r))
 	if idem != nil {
 		for _, p := range parts {
 			idem.MessageSKs = append(idem.MessageSKs, p.SK())
@@ -268,7 +261,7 @@ func (h replyRoutes) abandon(ctx context.Context, parts []store.OutgoingPart) {
 }
 
 // buildParts splits a reply into one queued record per part: text first, then attachments.
-func buildParts(conv store.Conversation, body ReplyRequest, requestID string, now time.Time) []store.OutgoingPart {
+func buildParts(conv store.Conversation, body ReplyRequest, requestID string, now time.Time, by *store.Actor) []store.OutgoingPart {
 	var parts []store.OutgoingPart
 	add := func(text string, att []store.Attachment) {
 		i := len(parts)
@@ -278,6 +271,7 @@ func buildParts(conv store.Conversation, body ReplyRequest, requestID string, no
 				ChannelID: conv.ChannelID, ContactIGSID: conv.ContactIGSID,
 				Direction: store.DirectionOutgoing, Text: text, Attachments: att,
 				Status: store.MessageQueued, TimestampMS: now.UnixMilli(), CreatedAt: now,
+				SentBy: by,
 			},
 			Part: i, RequestID: requestID,
 		}

@@ -129,9 +129,19 @@ func (s *Service) RedirectURIFor(domainName string) (string, error) {
 	return RedirectURI(s.cfg.PublicBaseURL, domainName)
 }
 
+// BindingCookie holds the value a browser-bound state is bound to. It is sent on the
+// top-level navigation back from Instagram (SameSite=Lax), only to the callback path.
+const BindingCookie = "iginbox_oauth"
+
 // AuthorizeURL returns the Instagram authorize URL with a fresh signed, expiring state.
 func (s *Service) AuthorizeURL(redirectURI string) (string, error) {
-	state, err := s.signer.issue(s.now().Add(s.cfg.StateTTL))
+	return s.AuthorizeURLBound(redirectURI, "")
+}
+
+// AuthorizeURLBound is AuthorizeURL with a state bound to binding (when not empty): the
+// callback then succeeds only in the browser that holds binding in the BindingCookie cookie.
+func (s *Service) AuthorizeURLBound(redirectURI, binding string) (string, error) {
+	state, err := s.signer.issue(s.now().Add(s.cfg.StateTTL), binding)
 	if err != nil {
 		return "", fmt.Errorf("issue oauth state: %w", err)
 	}
@@ -192,10 +202,11 @@ func metaOutcome(err error) Outcome {
 	return Outcome{ErrorType: "upstream_error", Code: "502", ErrorMessage: "Instagram could not be reached. Try again."}
 }
 
-// Callback runs the OAuth callback for the query parameters Instagram redirected with.
-func (s *Service) Callback(ctx context.Context, redirectURI string, q url.Values) Outcome {
+// Callback runs the OAuth callback for the query parameters Instagram redirected with;
+// binding is the browser's BindingCookie value (empty when it has none).
+func (s *Service) Callback(ctx context.Context, redirectURI string, q url.Values, binding string) Outcome {
 	now := s.now()
-	nonce, expires, err := s.signer.verify(q.Get("state"), now)
+	nonce, expires, err := s.signer.verify(q.Get("state"), now, binding)
 	if err != nil {
 		s.log.WarnContext(ctx, "oauth callback refused", "reason", err.Error())
 		return invalidState()
@@ -303,16 +314,32 @@ func (s *Service) HandleCallback(ctx context.Context, ev events.APIGatewayV2HTTP
 		s.log.ErrorContext(ctx, "oauth callback failed", "step", "redirect uri", "error", err.Error())
 		o = serverError()
 	} else {
-		o = s.Callback(ctx, redirectURI, q)
+		o = s.Callback(ctx, redirectURI, q, cookieValue(ev.Cookies, headerValue(ev.Headers, "cookie"), BindingCookie))
 	}
-	return events.APIGatewayV2HTTPResponse{
+	resp := events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusFound,
 		Headers: map[string]string{
 			"Location":        s.Location(o),
 			"Cache-Control":   "no-store",
 			"Referrer-Policy": "no-referrer",
 		},
-	}, nil
+	}
+	if cookieValue(ev.Cookies, headerValue(ev.Headers, "cookie"), BindingCookie) != "" {
+		// The binding is single use, like the state.
+		resp.Cookies = []string{BindingCookie + "=; Path=" + CallbackPath + "; Max-Age=0; HttpOnly; SameSite=Lax"}
+	}
+	return resp, nil
+}
+
+func cookieValue(list []string, header, name string) string {
+	for _, cs := range [][]string{list, strings.Split(header, ";")} {
+		for _, c := range cs {
+			if n, v, ok := strings.Cut(strings.TrimSpace(c), "="); ok && n == name {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 func headerValue(h map[string]string, name string) string {

@@ -219,7 +219,7 @@ func TestReplyInOlderConversation(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	conv1 := w.incoming(contact, now.Add(-3*time.Hour), "first")
-	if _, err := w.st.SetConversationStatus(ctx, conv1, store.StatusResolved); err != nil {
+	if _, err := w.st.SetConversationStatus(ctx, conv1, store.StatusResolved, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	in2 := now.Add(-time.Hour).UnixMilli()
@@ -302,7 +302,7 @@ func TestSentWriteSurvivesAContactChange(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		// Meta accepted; the sender holds the answer 1.5 s before its write.
-		_, resolveErr = w.st.SetConversationStatus(context.Background(), conv, store.StatusResolved)
+		_, resolveErr = w.st.SetConversationStatus(context.Background(), conv, store.StatusResolved, nil, time.Now())
 	}()
 	w.meter.Reset()
 	w.pump(1, 20*time.Second, w.allStatus(conv, 1, store.MessageSent))

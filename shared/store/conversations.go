@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -341,8 +342,9 @@ func (s *Store) GetMessageByMID(ctx context.Context, accountID, mid string) (Mes
 
 // SetConversationStatus opens or resolves a conversation and returns it. Resolving clears the
 // contact's open conversation; opening requires that no other conversation of the contact is
-// open (error wrapping ErrConversationOpen). Setting the current status changes nothing.
-func (s *Store) SetConversationStatus(ctx context.Context, id, status string) (Conversation, error) {
+// open (error wrapping ErrConversationOpen). Setting the current status changes nothing. by
+// (optional) is recorded as who changed it, at now.
+func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by *Actor, now time.Time) (Conversation, error) {
 	if status != StatusOpen && status != StatusResolved {
 		return Conversation{}, fmt.Errorf("set status %q: invalid status", status)
 	}
@@ -374,9 +376,14 @@ func (s *Store) SetConversationStatus(ctx context.Context, id, status string) (C
 		}
 		tx := s.NewTx()
 		tx.PutContact(contact)
-		tx.update(key(conversationKey(id)),
-			expression.Set(expression.Name("status"), expression.Value(status)),
-			expression.Name("status").Equal(expression.Value(conv.Status)))
+		upd := expression.Set(expression.Name("status"), expression.Value(status)).
+			Set(expression.Name("status_at"), expression.Value(now.UTC().Format(time.RFC3339Nano)))
+		if by != nil {
+			upd = upd.Set(expression.Name("status_by"), expression.Value(*by))
+		} else {
+			upd = upd.Remove(expression.Name("status_by"))
+		}
+		tx.update(key(conversationKey(id)), upd, expression.Name("status").Equal(expression.Value(conv.Status)))
 		err = s.Commit(ctx, tx)
 		if errors.Is(err, ErrConflict) {
 			continue // the contact or the conversation moved: decide again
@@ -384,7 +391,7 @@ func (s *Store) SetConversationStatus(ctx context.Context, id, status string) (C
 		if err != nil {
 			return conv, fmt.Errorf("set status %s: %w", id, err)
 		}
-		conv.Status = status
+		conv.Status, conv.StatusBy, conv.StatusAt = status, by, now.UTC()
 		return conv, nil
 	}
 	return Conversation{}, fmt.Errorf("set status %s: %w", id, ErrConflict)

@@ -102,6 +102,9 @@ type Conversation struct {
 	ReadMS    int64     `dynamodbav:"read_ms,omitempty"`
 	Referral  *Referral `dynamodbav:"referral,omitempty"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
+	// StatusBy and StatusAt record who last resolved or reopened it, and when.
+	StatusBy *Actor    `dynamodbav:"status_by,omitempty"`
+	StatusAt time.Time `dynamodbav:"status_at,omitempty"`
 }
 
 // Attachment is one message attachment: its type, its URL when it has one, and Meta's whole
@@ -160,6 +163,9 @@ type Message struct {
 	Unsupported bool       `dynamodbav:"unsupported"`
 	TimestampMS int64      `dynamodbav:"ts"`
 	CreatedAt   time.Time  `dynamodbav:"created_at"`
+	// SentBy is the agent key that sent an outgoing reply (absent on echoes of messages
+	// sent from the Instagram app).
+	SentBy *Actor `dynamodbav:"sent_by,omitempty"`
 	// StoredSK is the sort key as stored, when it is not MessageSK(ts, mid): an outgoing part
 	// is keyed when it is queued, before Meta gives it a mid (see docs/outbound.md).
 	StoredSK string `dynamodbav:"sk,omitempty"`

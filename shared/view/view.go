@@ -80,6 +80,9 @@ type Conversation struct {
 	LastMessage    *LastMessage `json:"last_message,omitempty"`
 	UnreadCount    *int         `json:"unread_count,omitempty"`
 	ReadAt         *string      `json:"read_at,omitempty"`
+	// StatusChangedBy and StatusChangedAt say who last resolved or reopened it, and when.
+	StatusChangedBy *store.Actor `json:"status_changed_by,omitempty"`
+	StatusChangedAt *string      `json:"status_changed_at,omitempty"`
 }
 
 // LastMessage previews a conversation's newest message: its text (a postback's title) and
@@ -195,6 +198,9 @@ type Message struct {
 	Deleted     bool            `json:"deleted"`
 	Unsupported bool            `json:"unsupported"`
 	Timestamp   string          `json:"timestamp"`
+	// SentBy is the agent key that sent an outgoing reply (absent on echoes of messages sent
+	// from the Instagram app).
+	SentBy *store.Actor `json:"sent_by,omitempty"`
 }
 
 // MetaTime renders a Meta millisecond timestamp as RFC 3339 UTC with milliseconds.
@@ -217,6 +223,11 @@ func NewConversation(c store.Conversation, contact store.Contact) Conversation {
 		s := MetaTime(c.ReadMS)
 		out.ReadAt = &s
 	}
+	out.StatusChangedBy = c.StatusBy
+	if !c.StatusAt.IsZero() {
+		s := rfc3339(c.StatusAt)
+		out.StatusChangedAt = &s
+	}
 	return out
 }
 
@@ -228,7 +239,7 @@ func NewMessage(m store.Message, readWatermarkMS int64) Message {
 		Attachments: make([]Attachment, 0, len(m.Attachments)),
 		Reactions:   make([]Reaction, 0, len(m.Reactions)),
 		Status:      m.Status, Deleted: m.Deleted, Unsupported: m.Unsupported,
-		Timestamp: MetaTime(m.TimestampMS),
+		Timestamp: MetaTime(m.TimestampMS), SentBy: m.SentBy,
 	}
 	for _, a := range m.Attachments {
 		out.Attachments = append(out.Attachments, Attachment{Type: a.Type, URL: a.URL, Title: attachmentTitle(a.Payload)})
