@@ -17,7 +17,7 @@
 // Environment: PORT (3000), INSTAGRAM_APP_SECRET (dev-app-secret), INSTAGRAM_VERIFY_TOKEN
 // (dev-verify-token), API_TOKEN (dev-api-token), DEV_INSTAGRAM_ACCOUNT_ID
 // (17841400000000001), GRAPH_API_URL (simulator), FRONTEND_URL
-// (http://127.0.0.1:$PORT/_local/connected), DDB_PORT / SQS_PORT (free ports),
+// (http://127.0.0.1:$PORT/, the console), DDB_PORT / SQS_PORT (free ports),
 // DEV_CONCURRENCY (instances per function, 2); any template parameter P is read from the
 // environment variable UPPER_SNAKE(P).
 package devstack

@@ -518,12 +518,12 @@ func printBanner(out io.Writer, base string, routes []Route, pollers []*sqspoll.
 	params map[string]ParamValue, emu *emulator.Stack, prov *samtemplate.Provisioned, graphURL string, colds map[string]time.Duration) {
 	var b strings.Builder
 	line := strings.Repeat("─", 72)
-	fmt.Fprintf(&b, "%s\niginbox local stack ready: %s\n\nroutes:\n", line, base)
+	fmt.Fprintf(&b, "%s\niginbox local stack ready: %s\nagent console:  %s/ (sign in with API_TOKEN, dev-api-token by default)\n\nroutes:\n", line, base, base)
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  %-7s %-45s → %s\n", r.Method, r.Path, r.Function)
 	}
 	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "POST", "/_local/schedule/<FunctionLogicalId>", "fire a schedule now")
-	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "GET", "/_local/connected", "connect flow landing page")
+	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "GET", "/_local/connected", "connect outcome as text")
 	seen := map[string]bool{}
 	if len(pollers) > 0 {
 		fmt.Fprintf(&b, "\nsqs pollers:\n")

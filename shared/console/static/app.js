@@ -185,7 +185,7 @@
   }
 
   async function loadConversations() {
-    const q = new URLSearchParams({ status: state.status, limit: '100' });
+    const q = new URLSearchParams({ status: state.status, limit: '50' });
     if (state.channel) q.set('channel_id', state.channel);
     const data = await api('GET', '/api/conversations?' + q, undefined, 'list?' + q);
     if (!data) return;
