@@ -58,10 +58,12 @@ async function newContext(browser, viewport, label) {
   await ctx.route('**/*', (route) => {
     const u = route.request().url();
     if (new URL(u).origin !== origin) {
-      report.third_party.push({ context: label, url: u });
-      // A customer's attachment (content, not part of the console): a stand-in picture, so
-      // the screenshots show how media render. Anything else is refused.
-      if (u.startsWith('https://example.com/')) return route.fulfill({ contentType: 'image/svg+xml', body: PICTURE });
+      const type = route.request().resourceType();
+      report.third_party.push({ context: label, url: u, type });
+      // A customer's attachment shown in a conversation (content, not part of the console):
+      // a stand-in picture, so that the screenshots show how media render. Anything else is
+      // refused, and fails the test below.
+      if (type === 'image') return route.fulfill({ contentType: 'image/svg+xml', body: PICTURE });
       return route.abort();
     }
     return route.continue();
@@ -107,6 +109,7 @@ async function agentScenario(browser) {
   const listMS = Date.now() - sent;
   step('message_in_list', { ms: listMS });
   if (listMS > 5000) fail(`the new conversation took ${listMS} ms to appear (want ≤ 5000)`);
+  if (report.third_party.length) fail('third-party requests before any conversation was opened: ' + JSON.stringify(report.third_party));
   await item.first().locator('button').click();
   await page.locator('#messages li.incoming', { hasText: 'Do you ship to Lyon?' }).waitFor({ timeout: 10000 });
   step('conversation_open');
@@ -194,8 +197,8 @@ const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || 
 try {
   await agentScenario(browser);
   await limitedScenario(browser);
-  // Only customers' attachment URLs may leave the origin (they are content, and blocked here).
-  const stray = report.third_party.filter((r) => !r.url.startsWith('https://example.com/'));
+  // Only customers' attachments (images and media inside a conversation) may leave the origin.
+  const stray = report.third_party.filter((r) => r.type !== 'image' && r.type !== 'media');
   if (stray.length) fail('third-party requests: ' + JSON.stringify(stray));
   if (report.first_screen.some((u) => new URL(u).origin !== origin)) fail('third-party request on the first screen');
   step('ok');

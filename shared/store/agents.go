@@ -82,26 +82,9 @@ func (s *Store) GetAPIKey(ctx context.Context, id string) (APIKey, error) {
 
 // ListAPIKeys returns every key, newest first.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
-	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("gsi1pk").Equal(expression.Value(apiKeysGSI1PK))).Build()
+	keys, err := queryGSI1All[APIKey](ctx, s, apiKeysGSI1PK)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), IndexName: aws.String(IndexGSI1),
-		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(),
-		ExpressionAttributeValues: expr.Values(), ScanIndexForward: aws.Bool(false),
-	})
-	keys := []APIKey{}
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list api keys: %w", err)
-		}
-		var batch []APIKey
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &batch); err != nil {
-			return nil, fmt.Errorf("list api keys: unmarshal: %w", err)
-		}
-		keys = append(keys, batch...)
 	}
 	return keys, nil
 }

@@ -156,10 +156,18 @@ func (s *Store) GetChannel(ctx context.Context, accountID string) (Channel, erro
 
 // ListChannels returns every channel, newest connection first (gsi1 CHANNELS).
 func (s *Store) ListChannels(ctx context.Context) ([]Channel, error) {
-	keyCond := expression.Key("gsi1pk").Equal(expression.Value(channelsGSI1PK))
-	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
+	channels, err := queryGSI1All[Channel](ctx, s, channelsGSI1PK)
 	if err != nil {
 		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	return channels, nil
+}
+
+// queryGSI1All reads every item of a gsi1 partition, newest (highest gsi1sk) first.
+func queryGSI1All[T any](ctx context.Context, s *Store, pk string) ([]T, error) {
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("gsi1pk").Equal(expression.Value(pk))).Build()
+	if err != nil {
+		return nil, err
 	}
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
@@ -169,19 +177,19 @@ func (s *Store) ListChannels(ctx context.Context) ([]Channel, error) {
 		ExpressionAttributeValues: expr.Values(),
 		ScanIndexForward:          aws.Bool(false),
 	})
-	channels := []Channel{}
+	out := []T{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list channels: %w", err)
+			return nil, err
 		}
-		var batch []Channel
+		var batch []T
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &batch); err != nil {
-			return nil, fmt.Errorf("list channels: unmarshal: %w", err)
+			return nil, fmt.Errorf("unmarshal: %w", err)
 		}
-		channels = append(channels, batch...)
+		out = append(out, batch...)
 	}
-	return channels, nil
+	return out, nil
 }
 
 // SetLockToSingleConversation sets the channel's lock setting and returns the channel;
