@@ -135,7 +135,7 @@ func testReplayFixtures(t *testing.T, s *stack) {
 	echoMID := fixtureMID(t, "echo.json")
 	if m, ok := snap.message(echoMID); !ok {
 		t.Fatalf("echo %s not stored", short(echoMID))
-	} else if want := []api.ReactionJSON{{Reaction: "love", Emoji: "\u2764\ufe0f"}}; !slices.Equal(m.Reactions, want) {
+	} else if want := []api.ReactionJSON{{Reaction: "love", Emoji: "\u2764\ufe0f", By: "contact"}}; !slices.Equal(m.Reactions, want) {
 		t.Errorf("echo reactions after react = %+v, want %+v", m.Reactions, want)
 	}
 
