@@ -196,7 +196,7 @@
   function preview(c) {
     const m = c.last_message;
     if (!m) return '';
-    const kind = m.text ? m.text : (m.attachment || m.attachment_type || m.type || m.kind || 'message');
+    const kind = m.deleted ? 'deleted message' : m.text ? m.text : (m.attachment ? '[' + m.attachment + ']' : 'message');
     return (m.direction === 'outgoing' ? 'You: ' : '') + kind;
   }
 
