@@ -83,7 +83,7 @@ func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, er
 		return Response{}, Errorf(http.StatusBadRequest, "invalid_purge", "purge must be true or false")
 	}
 	ch, err := h.st.GetChannel(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !r.Principal.Allows(id)) {
 		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", id)
 	}
 	if err != nil {
@@ -127,13 +127,7 @@ func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, er
 
 func (h erasureRoutes) eraseContact(ctx context.Context, r *Request) (Response, error) {
 	id := r.Params["id"]
-	if !store.ValidConversationID(id) {
-		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
-	}
-	conv, err := h.st.GetConversation(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
-	}
+	conv, err := visibleConversation(ctx, h.st, r, id)
 	if err != nil {
 		return Response{}, err
 	}
