@@ -15,6 +15,12 @@ import (
 // arrived before it.
 func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it item) (string, error) {
 	msg := buildMessage(env, it)
+	if stored, err := s.appendFast(ctx, msg); err != nil || stored {
+		if err != nil {
+			return "", err
+		}
+		return outcomeStored, nil
+	}
 	st, err := s.store.LoadEventState(ctx, env.AccountID, env.ContactID, msg.MID)
 	if err != nil {
 		return "", err
@@ -65,6 +71,7 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 	if err := s.store.Commit(ctx, tx); err != nil {
 		return "", err
 	}
+	s.remember(contact, now)
 	return outcomeStored, nil
 }
 

@@ -29,6 +29,9 @@ type Store interface {
 	AdvanceReadWatermark(ctx context.Context, accountID, igsid string, ts int64) error
 	GetMessage(ctx context.Context, conversationID, messageSK string) (store.Message, error)
 	PutUnknownEvent(ctx context.Context, id string, e store.UnknownEvent) error
+	// AppendToOpenConversation writes a message into the contact's open conversation without
+	// a read, or returns ErrConflict (see fastpath.go).
+	AppendToOpenConversation(ctx context.Context, m store.Message) error
 }
 
 // Channels flags a channel whose token died (*store.Store).
@@ -98,6 +101,8 @@ type Service struct {
 
 	echoes  EchoReconciler   // optional
 	archive ArchiveForgetter // optional
+
+	open openCache // contacts' open conversations, for writing without a read
 }
 
 // ArchiveForgetter drops the archived webhook bodies of an account (*store.Store).

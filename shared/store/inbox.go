@@ -776,3 +776,46 @@ func (s *Store) PutUnknownEvent(ctx context.Context, id string, e UnknownEvent) 
 	}
 	return nil
 }
+
+// AppendToOpenConversation stores m in its conversation (m.ConversationID) without reading
+// first, as a reader would have decided it for a known contact whose conversation is open. One
+// TransactWriteItems writes:
+//   - the per-mid record, which must not exist (no earlier delivery of this mid, and no unsend,
+//     reaction or edit waiting for it);
+//   - the message, which must not exist;
+//   - the contact's mirror of the conversation's times and its version, on condition that the
+//     contact still has this conversation open and that m is not older than the conversation's
+//     last activity (nor, for an incoming message, its last incoming message): the activity
+//     only moves forward;
+//   - the conversation's activity (both activity index keys) and last incoming time.
+//
+// Any lost condition cancels everything and returns an error wrapping ErrConflict: a
+// duplicate, an early unsend, a resolved or replaced conversation, an out-of-order message or
+// a concurrent writer. The caller then reads and decides as for any event.
+func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
+	if m.ConversationID == "" || m.MID == "" {
+		return fmt.Errorf("append message: conversation and mid are required")
+	}
+	incoming := m.Direction == DirectionIncoming
+	tx := s.NewTx()
+	tx.PutMID(MIDRecord{ChannelID: m.ChannelID, MID: m.MID, ConversationID: m.ConversationID, MessageSK: m.SK()})
+	tx.PutMessage(m)
+	ts := expression.Value(m.TimestampMS)
+	notOlder := func(name string) expression.ConditionBuilder {
+		return expression.Or(expression.AttributeNotExists(expression.Name(name)), expression.Name(name).LessThanEqual(ts))
+	}
+	upd := expression.Set(expression.Name("conv_last_activity_ms"), ts).Add(expression.Name("ver"), expression.Value(1))
+	cond := expression.Name("open_conversation_id").Equal(expression.Value(m.ConversationID)).And(notOlder("conv_last_activity_ms"))
+	change := ConversationChange{ID: m.ConversationID, LastActivityMS: m.TimestampMS}
+	if incoming {
+		upd = upd.Set(expression.Name("conv_last_incoming_ms"), ts)
+		cond = cond.And(notOlder("conv_last_incoming_ms"))
+		change.LastIncomingMS = m.TimestampMS
+	}
+	tx.update(key(contactKey(m.ChannelID, m.ContactIGSID)), upd, cond)
+	tx.UpdateConversation(change)
+	if err := s.Commit(ctx, tx); err != nil {
+		return fmt.Errorf("append message %s: %w", m.MID, err)
+	}
+	return nil
+}
