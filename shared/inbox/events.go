@@ -15,14 +15,17 @@ import (
 // arrived before it.
 func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it item) (string, error) {
 	msg := buildMessage(env, it)
-	if stored, err := s.appendFast(ctx, msg); err != nil || stored {
-		if err != nil {
-			return "", err
-		}
+	stored, known, err := s.appendFast(ctx, msg)
+	if err != nil {
+		return "", err
+	}
+	if stored {
 		return outcomeStored, nil
 	}
-	st, err := s.store.LoadEventState(ctx, env.AccountID, env.ContactID, msg.MID)
-	if err != nil {
+	var st store.EventState
+	if known != nil {
+		st = *known // what the refused write returned: as good as a read
+	} else if st, err = s.store.LoadEventState(ctx, env.AccountID, env.ContactID, msg.MID); err != nil {
 		return "", err
 	}
 	if !st.Active() {

@@ -79,25 +79,53 @@ func (s *Service) remember(c store.Contact, now time.Time) {
 }
 
 // appendFast tries the write-first path for msg (an incoming message or postback). It reports
-// whether the message is stored; false means: read and decide.
-func (s *Service) appendFast(ctx context.Context, msg store.Message) (bool, error) {
+// whether the message is stored; when it is not, known is what the refusal told about the
+// event's state (nil: read it).
+func (s *Service) appendFast(ctx context.Context, msg store.Message) (stored bool, known *store.EventState, err error) {
 	if msg.Direction != store.DirectionIncoming {
-		return false, nil // echoes may complete one of our sends: they read
+		return false, nil, nil // echoes may complete one of our sends: they read
 	}
 	k := contactKey{msg.ChannelID, msg.ContactIGSID}
 	now := s.now().UTC()
 	open, ok := s.open.get(k, now)
 	if !ok {
-		return false, nil
+		return false, nil, nil
 	}
 	msg.ConversationID, msg.CreatedAt = open.id, now
-	err := s.store.AppendToOpenConversation(ctx, msg)
+	err = s.store.AppendToOpenConversation(ctx, msg)
 	if errors.Is(err, store.ErrConflict) {
 		s.open.forget(k)
-		return false, nil
+		var refused *store.AppendRefused
+		if errors.As(err, &refused) {
+			return false, s.learned(msg, refused, now), nil
+		}
+		return false, nil, nil
 	}
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return true, nil
+	return true, nil, nil
+}
+
+// learned turns a refusal into the state a read would have returned, when it holds all the
+// decision needs: the per-mid record of a duplicate; or the per-mid record and a contact
+// with an open conversation and a fresh profile (an out-of-order message, a conversation
+// resolved and replaced by another container). The channel is known to exist (its contact
+// does, with a conversation open) and is not consulted for an open conversation with a fresh
+// profile.
+func (s *Service) learned(msg store.Message, r *store.AppendRefused, now time.Time) *store.EventState {
+	st := &store.EventState{Channel: store.Channel{ID: msg.ChannelID}, ChannelFound: true, MID: r.MID}
+	switch {
+	case r.MIDKnown && r.MID.Stored():
+		return st // a duplicate
+	case !r.MIDKnown || !r.ContactKnown:
+		return nil
+	}
+	c := r.Contact
+	fresh := (c.ProfileStatus == store.ProfileOK || c.ProfileStatus == store.ProfileUnknown) && now.Sub(c.ProfileFetchedAt) < s.cfg.ProfileMaxAge
+	if c.OpenConversationID == "" || !fresh {
+		return nil
+	}
+	st.Contact = c
+	return st
 }

@@ -814,8 +814,81 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
 	}
 	tx.update(key(contactKey(m.ChannelID, m.ContactIGSID)), upd, cond)
 	tx.UpdateConversation(change)
-	if err := s.Commit(ctx, tx); err != nil {
+	if tx.err != nil {
+		return fmt.Errorf("append message %s: %w", m.MID, tx.err)
+	}
+	// A refusal returns the per-mid record and the contact as stored, so that the caller can
+	// often decide without reading them.
+	tx.items[0].Put.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	tx.items[2].Update.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:          tx.items,
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		if r := appendRefusal(m, tce.CancellationReasons); r != nil {
+			return fmt.Errorf("append message %s: %w", m.MID, r)
+		}
+		return fmt.Errorf("append message %s: %w", m.MID, ErrConflict)
+	}
+	if err != nil {
 		return fmt.Errorf("append message %s: %w", m.MID, err)
 	}
 	return nil
+}
+
+// AppendRefused is an AppendToOpenConversation that lost a condition on the per-mid record
+// or the contact, with what DynamoDB returned about them (consistent as of the refusal). It
+// wraps ErrConflict.
+type AppendRefused struct {
+	// MIDKnown: MID is the per-mid record as stored (its zero value with ChannelID and MID
+	// set when none exists).
+	MIDKnown bool
+	MID      MIDRecord
+	// ContactKnown: Contact is the contact as stored (it refused the message).
+	ContactKnown bool
+	Contact      Contact
+}
+
+func (e *AppendRefused) Error() string { return "append refused by its conditions" }
+
+// Unwrap makes a refusal an ErrConflict.
+func (e *AppendRefused) Unwrap() error { return ErrConflict }
+
+// appendRefusal reads the cancellation reasons of AppendToOpenConversation's transaction
+// (per-mid record, message, contact, conversation); nil when something else refused it (a
+// concurrent transaction, the conversation).
+func appendRefusal(m Message, reasons []types.CancellationReason) *AppendRefused {
+	if len(reasons) < 3 {
+		return nil
+	}
+	code := func(i int) string { return aws.ToString(reasons[i].Code) }
+	r := &AppendRefused{MID: MIDRecord{ChannelID: m.ChannelID, MID: m.MID}}
+	for _, i := range []int{0, 1, 2} {
+		if c := code(i); c != "None" && c != "ConditionalCheckFailed" {
+			return nil // a concurrent transaction
+		}
+	}
+	if code(1) != "None" && code(0) == "None" {
+		return nil // a message without its per-mid record: read
+	}
+	if len(reasons) > 3 && code(3) != "None" {
+		return nil // the conversation is gone
+	}
+	switch code(0) {
+	case "None":
+		r.MIDKnown = true
+	case "ConditionalCheckFailed":
+		if len(reasons[0].Item) > 0 && attributevalue.UnmarshalMap(reasons[0].Item, &r.MID) == nil {
+			r.MIDKnown = true
+		}
+	}
+	if code(2) == "ConditionalCheckFailed" && len(reasons[2].Item) > 0 && attributevalue.UnmarshalMap(reasons[2].Item, &r.Contact) == nil {
+		r.ContactKnown = true
+	}
+	if !r.MIDKnown && !r.ContactKnown {
+		return nil
+	}
+	return r
 }

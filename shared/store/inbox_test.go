@@ -108,3 +108,50 @@ func TestLoadEventStateAndMeter(t *testing.T) {
 		t.Errorf("invalid conversation cursor: %v", err)
 	}
 }
+
+// TestAppendToOpenConversationRefusals: the write-first append stores a message in the
+// contact's open conversation in one transaction, and when a condition refuses it, returns
+// the per-mid record and the contact as stored (no read needed to decide).
+func TestAppendToOpenConversationRefusals(t *testing.T) {
+	t.Parallel()
+	s, meter := newInboxStore(t)
+	ctx := context.Background()
+	const conv, igsid = "00000000000000000000000a", "7001"
+	tx := s.NewTx()
+	tx.CreateConversation(store.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: store.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 1000})
+	tx.PutContact(store.Contact{ChannelID: acct, IGSID: igsid, OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1, ConvLastActivityMS: 1000, ConvLastIncomingMS: 1000})
+	if err := s.Commit(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(mid string, ts int64) store.Message {
+		return store.Message{ID: mid, ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: mid, Direction: store.DirectionIncoming, Status: store.MessageReceived, TimestampMS: ts}
+	}
+	meter.Reset()
+	if err := s.AppendToOpenConversation(ctx, msg("m1", 2000)); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if u := meter.Snapshot()["-"]; u.RoundTrips != 1 || u.Ops["TransactWriteItems"] != 1 {
+		t.Fatalf("append: %+v, want one TransactWriteItems", u)
+	}
+	c, err := s.GetContact(ctx, acct, igsid)
+	if err != nil || c.ConvLastActivityMS != 2000 || c.ConvLastIncomingMS != 2000 || c.Ver != 2 {
+		t.Fatalf("contact after append: %+v %v", c, err)
+	}
+
+	// A duplicate: the per-mid record comes back, stored.
+	var refused *store.AppendRefused
+	err = s.AppendToOpenConversation(ctx, msg("m1", 2000))
+	if !errors.Is(err, store.ErrConflict) || !errors.As(err, &refused) || !refused.MIDKnown || !refused.MID.Stored() {
+		t.Fatalf("duplicate: %v %+v", err, refused)
+	}
+	// Older than the conversation's activity: the contact comes back.
+	refused = nil
+	err = s.AppendToOpenConversation(ctx, msg("m0", 1500))
+	if !errors.As(err, &refused) || !refused.ContactKnown || refused.Contact.ConvLastActivityMS != 2000 || !refused.MIDKnown || refused.MID.Stored() {
+		t.Fatalf("out of order: %v %+v", err, refused)
+	}
+	// Nothing of a refused append is stored.
+	if _, err := s.GetMessageByMID(ctx, acct, "m0"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refused message stored: %v", err)
+	}
+}
