@@ -116,8 +116,8 @@ func (s *Service) appendFast(ctx context.Context, msg store.Message) (stored boo
 func (s *Service) learned(msg store.Message, r *store.AppendRefused, now time.Time) *store.EventState {
 	st := &store.EventState{Channel: store.Channel{ID: msg.ChannelID}, ChannelFound: true, MID: r.MID}
 	switch {
-	case r.MIDKnown && r.MID.Stored():
-		return st // a duplicate
+	case r.MIDKnown && (r.MID.Stored() || r.MID.Erased):
+		return st // a duplicate, or a message erased with its contact
 	case !r.MIDKnown || !r.ContactKnown:
 		return nil
 	}

@@ -787,7 +787,8 @@ func (s *Store) PutUnknownEvent(ctx context.Context, id string, e UnknownEvent) 
 //     contact still has this conversation open and that m is not older than the conversation's
 //     last activity (nor, for an incoming message, its last incoming message): the activity
 //     only moves forward;
-//   - the conversation's activity (both activity index keys) and last incoming time.
+//   - the conversation's activity (both activity index keys) and last incoming time;
+//   - a check that the channel exists and is not disconnected (its events are then ignored).
 //
 // Any lost condition cancels everything and returns an error wrapping ErrConflict: a
 // duplicate, an early unsend, a resolved or replaced conversation, an out-of-order message or
@@ -814,6 +815,7 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
 	}
 	tx.update(key(contactKey(m.ChannelID, m.ContactIGSID)), upd, cond)
 	tx.UpdateConversation(change)
+	tx.checkChannelActive(m.ChannelID)
 	if tx.err != nil {
 		return fmt.Errorf("append message %s: %w", m.MID, tx.err)
 	}
@@ -838,6 +840,25 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
 	return nil
 }
 
+// checkChannelActive adds a ConditionCheck: the channel exists and is not disconnected.
+func (t *Tx) checkChannelActive(accountID string) {
+	cond := expression.AttributeExists(expression.Name("pk")).And(expression.Or(
+		expression.AttributeNotExists(expression.Name("status")),
+		expression.Name("status").NotEqual(expression.Value(ChannelDisconnected))))
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		t.fail(err)
+		return
+	}
+	t.items = append(t.items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:                 aws.String(t.table),
+		Key:                       channelKey(accountID),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}})
+}
+
 // AppendRefused is an AppendToOpenConversation that lost a condition on the per-mid record
 // or the contact, with what DynamoDB returned about them (consistent as of the refusal). It
 // wraps ErrConflict.
@@ -857,8 +878,8 @@ func (e *AppendRefused) Error() string { return "append refused by its condition
 func (e *AppendRefused) Unwrap() error { return ErrConflict }
 
 // appendRefusal reads the cancellation reasons of AppendToOpenConversation's transaction
-// (per-mid record, message, contact, conversation); nil when something else refused it (a
-// concurrent transaction, the conversation).
+// (per-mid record, message, contact, conversation, channel check); nil when something else
+// refused it (a concurrent transaction, the conversation, the channel).
 func appendRefusal(m Message, reasons []types.CancellationReason) *AppendRefused {
 	if len(reasons) < 3 {
 		return nil
@@ -873,8 +894,10 @@ func appendRefusal(m Message, reasons []types.CancellationReason) *AppendRefused
 	if code(1) != "None" && code(0) == "None" {
 		return nil // a message without its per-mid record: read
 	}
-	if len(reasons) > 3 && code(3) != "None" {
-		return nil // the conversation is gone
+	for i := 3; i < len(reasons); i++ {
+		if code(i) != "None" {
+			return nil // the conversation is gone, or the channel disconnected: read
+		}
 	}
 	switch code(0) {
 	case "None":

@@ -117,6 +117,9 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 	s, meter := newInboxStore(t)
 	ctx := context.Background()
 	const conv, igsid = "00000000000000000000000a", "7001"
+	if _, err := s.ConnectChannel(ctx, store.Channel{ID: acct, AccessToken: "t", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	tx := s.NewTx()
 	tx.CreateConversation(store.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: store.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 1000})
 	tx.PutContact(store.Contact{ChannelID: acct, IGSID: igsid, OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1, ConvLastActivityMS: 1000, ConvLastIncomingMS: 1000})
@@ -153,5 +156,14 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 	// Nothing of a refused append is stored.
 	if _, err := s.GetMessageByMID(ctx, acct, "m0"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("refused message stored: %v", err)
+	}
+	// A disconnected channel: refused, and nothing returned to decide on (read).
+	if _, err := s.Disconnect(ctx, acct, "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	refused = nil
+	err = s.AppendToOpenConversation(ctx, msg("m3", 3000))
+	if !errors.Is(err, store.ErrConflict) || errors.As(err, &refused) {
+		t.Fatalf("append on a disconnected channel: %v %+v, want a plain conflict", err, refused)
 	}
 }
