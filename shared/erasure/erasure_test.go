@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,35 +154,32 @@ func (w *world) deliverEntries(t *testing.T, entries map[string][]map[string]any
 	}
 }
 
-var seq int
+// seq orders the fixtures' timestamps; tests run in parallel, so it is atomic.
+var seq atomic.Int64
 
 func msg(from, to, mid, text string, echo bool) map[string]any {
-	seq++
 	m := map[string]any{"mid": mid, "text": text}
 	if echo {
 		m["is_echo"] = true
 	}
 	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
-		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq), "message": m}
+		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1), "message": m}
 }
 
 func reaction(from, to, mid string) map[string]any {
-	seq++
 	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
-		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq),
+		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1),
 		"reaction":  map[string]any{"mid": mid, "action": "react", "reaction": "love", "emoji": "\u2764\ufe0f"}}
 }
 
 func unsend(from, to, mid string) map[string]any {
-	seq++
 	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
-		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq), "message": map[string]any{"mid": mid, "is_deleted": true}}
+		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1), "message": map[string]any{"mid": mid, "is_deleted": true}}
 }
 
 func strange(from, to string) map[string]any {
-	seq++
 	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
-		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq), "brand_new_kind": map[string]any{"x": "\U0001F602"}}
+		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1), "brand_new_kind": map[string]any{"x": "\U0001F602"}}
 }
 
 // run handles env and every step it enqueues, until the job is done; it returns the steps.
