@@ -42,7 +42,7 @@ build-%:
 	$(GO) run ./cmd/lambdabuild -bootstrap '$(ARTIFACTS_DIR)/bootstrap' '$*'
 
 .PHONY: build-lambda
-build-lambda: ## build linux/arm64 deployment zips into dist/<fn>.zip
+build-lambda: ## build the deployment zips (linux, the template's architecture) into dist/<fn>.zip
 	$(GO) run ./cmd/coldstart -measure=false -dist dist
 
 .PHONY: test
