@@ -228,8 +228,8 @@ func (r *rig) poller() *sqspoll.Poller {
 
 // handle runs the processor on one batch and audits its response; a crash (a panic) fails the
 // whole batch in the poller, which leaves it for the visibility timeout.
-func (r *rig) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	resp, err := r.handler.Handle(ctx, ev)
+func (r *rig) handle(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	resp, err := r.handler.Handle(context.Background(), ev)
 	r.batches.check(ev, resp)
 	return resp, err
 }

@@ -220,7 +220,11 @@ func (w *world) pump(workers int, timeout time.Duration, cond func() bool) {
 		go func() {
 			defer wg.Done()
 			p := &sqspoll.Poller{Function: "processor", QueueURL: w.queues.URL, QueueARN: w.queues.ARN, SQS: w.sqs,
-				WaitSeconds: 1, ReportBatchItemFailures: true, Handler: w.handler.Handle}
+				WaitSeconds: 1, ReportBatchItemFailures: true,
+				// The batch finishes when the pump stops (a cancelled batch would come back).
+				Handler: func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+					return w.handler.Handle(context.Background(), ev)
+				}}
 			for ctx.Err() == nil {
 				_, _ = p.Poll(ctx)
 			}
