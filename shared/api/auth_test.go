@@ -334,3 +334,63 @@ func TestConditionalGET(t *testing.T) {
 		t.Errorf("changed list with the old ETag: %d etag %s, want 200 with a new ETag", resp.StatusCode, resp.Headers["ETag"])
 	}
 }
+
+// recordingConnector records the binding of each authorize URL it builds.
+type recordingConnector struct {
+	mu       sync.Mutex
+	bindings []string
+}
+
+func (c *recordingConnector) RedirectURIFor(domain string) (string, error) {
+	return "https://" + domain + "/instagram/callback", nil
+}
+
+func (c *recordingConnector) AuthorizeURL(string) (string, error) {
+	return c.AuthorizeURLBound("", "")
+}
+
+func (c *recordingConnector) AuthorizeURLBound(_, binding string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bindings = append(c.bindings, binding)
+	return "https://www.instagram.com/oauth/authorize?state=s", nil
+}
+
+// A connect started from a browser session binds the state to that browser with a cookie only
+// the callback receives; a bearer connect stays unbound; a channel-limited key cannot connect.
+func TestConnectBindsBrowser(t *testing.T) {
+	t.Parallel()
+	w := newIDWorld(t)
+	conn := &recordingConnector{}
+	api.WithChannels(w.st, conn)(w.srv)
+	w.seedConversation(chanA, "5550010", w.now.Add(-time.Hour).UnixMilli())
+	w.seedConversation(chanB, "5550011", w.now.Add(-time.Hour).UnixMilli()+10)
+	_, limited := w.createKey(`{"name":"limited","channels":["` + chanA + `"]}`)
+
+	if r := w.do(req{method: http.MethodPost, path: "/api/channels/connect", body: `{}`, bearer: idToken}); r.StatusCode != http.StatusOK || len(r.Cookies) != 0 {
+		t.Errorf("bearer connect: %d cookies %v", r.StatusCode, r.Cookies)
+	}
+	cookie := sessionCookie(t, w.do(req{method: http.MethodPost, path: "/api/session", body: `{"key":"` + idToken + `"}`, origin: idOrigin}))
+	r := w.do(req{method: http.MethodPost, path: "/api/channels/connect", body: `{}`, cookie: cookie, origin: idOrigin})
+	if r.StatusCode != http.StatusOK || len(r.Cookies) != 1 {
+		t.Fatalf("session connect: %d cookies %v", r.StatusCode, r.Cookies)
+	}
+	c := r.Cookies[0]
+	for _, attr := range []string{"iginbox_oauth=", "Path=/instagram/callback", "HttpOnly", "SameSite=Lax", "Secure", "Max-Age=600"} {
+		if !strings.Contains(c, attr) {
+			t.Errorf("binding cookie %q lacks %s", c, attr)
+		}
+	}
+	conn.mu.Lock()
+	bindings := append([]string(nil), conn.bindings...)
+	conn.mu.Unlock()
+	if len(bindings) != 2 || bindings[0] != "" || bindings[1] == "" || !strings.Contains(c, "iginbox_oauth="+bindings[1]+";") {
+		t.Errorf("bindings %q, cookie %q: want unbound then bound to the cookie's value", bindings, c)
+	}
+	if r := w.do(req{method: http.MethodPost, path: "/api/channels/connect", body: `{}`, bearer: limited}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("limited key connect: %d, want 403", r.StatusCode)
+	}
+	if r := w.do(req{method: http.MethodGet, path: "/api/channels", bearer: limited}); !strings.Contains(r.Body, chanA) || strings.Contains(r.Body, chanB) {
+		t.Errorf("limited key sees channel B: %s", r.Body)
+	}
+}
