@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/iginbox/iginbox/local/samtemplate"
+	"github.com/iginbox/iginbox/shared/archive"
+	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Checks of what a deploy exposes: secrets, concurrency, alarms, token access. Each check is a
@@ -333,6 +335,218 @@ Resources:
 		"ToQueue notifies Q, which is not an SNS topic",
 	}
 	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// statements returns the IAM statements of a function's inline policies (Policies entries
+// with a Statement list).
+func statements(f samtemplate.Function) []map[string]any {
+	var out []map[string]any
+	for _, p := range asList(f.Properties["Policies"]) {
+		for _, st := range asList(mapOf(p)["Statement"]) {
+			out = append(out, mapOf(st))
+		}
+	}
+	return out
+}
+
+func stringList(v any) []string {
+	if s, ok := v.(string); ok {
+		return []string{s}
+	}
+	var out []string
+	for _, e := range asList(v) {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func containsAll(have []string, want ...string) bool {
+	for _, w := range want {
+		if !containsString(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenReadProblems lists functions serving /api routes whose role may read token items: they
+// need a Deny of the item reads on partition keys tokenPrefix* and a Deny of Scan.
+func tokenReadProblems(t *samtemplate.Template, tokenPrefix string) []string {
+	fns, err := t.Functions()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, f := range fns {
+		api := false
+		for _, e := range f.Events {
+			api = api || (e.Type == samtemplate.EventHTTPAPI && strings.HasPrefix(e.Path, "/api/"))
+		}
+		if !api {
+			continue
+		}
+		deniedReads, deniedReturn, deniedScan := false, false, false
+		for _, st := range statements(f) {
+			if st["Effect"] != "Deny" {
+				continue
+			}
+			actions := stringList(st["Action"])
+			cond := mapOf(st["Condition"])
+			if cond == nil && containsString(actions, "dynamodb:Scan") {
+				deniedScan = true
+			}
+			keys := stringList(mapOf(cond["ForAnyValue:StringLike"])["dynamodb:LeadingKeys"])
+			// Every action that returns an item (or its old version) is denied; a DeleteItem
+			// (disconnect) only without return values.
+			if containsString(keys, tokenPrefix+"*") &&
+				containsAll(actions, "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
+					"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem") {
+				deniedReads = true
+			}
+			if containsString(keys, tokenPrefix+"*") && containsString(actions, "dynamodb:DeleteItem") {
+				rv := stringList(mapOf(cond["StringNotEquals"])["dynamodb:ReturnValues"])
+				if len(cond) == 1 || (len(rv) == 1 && rv[0] == "NONE") {
+					deniedReturn = true
+				}
+			}
+		}
+		if !deniedReads || !deniedReturn {
+			out = append(out, f.LogicalID+" may read token items ("+tokenPrefix+"*)")
+		}
+		if !deniedScan {
+			out = append(out, f.LogicalID+" may Scan the table (a Scan names no partition key)")
+		}
+	}
+	return out
+}
+
+// indexTokenProblems lists indexes that would hold a token: ALL projected over an item with
+// the token item's attributes (an item is indexed when it has the index's key attributes),
+// or the token's attribute among INCLUDE's NonKeyAttributes.
+func indexTokenProblems(t *samtemplate.Template, tokenAttrs []string) []string {
+	var out []string
+	for _, id := range t.ResourcesOfType(samtemplate.TypeTable) {
+		for _, g := range asList(t.Resources[id].Properties["GlobalSecondaryIndexes"]) {
+			gsi := mapOf(g)
+			name, _ := gsi["IndexName"].(string)
+			proj := mapOf(gsi["Projection"])
+			indexed := false
+			for _, k := range asList(gsi["KeySchema"]) {
+				indexed = indexed || containsString(tokenAttrs, mapOf(k)["AttributeName"].(string))
+			}
+			switch proj["ProjectionType"] {
+			case "ALL":
+				if indexed {
+					out = append(out, name+" projects ALL over token items")
+				}
+			case "INCLUDE":
+				for _, a := range stringList(proj["NonKeyAttributes"]) {
+					if a == "access_token" {
+						out = append(out, name+" projects access_token")
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// webhookWriteProblems lists what lets the webhook role write anything but archive items.
+func webhookWriteProblems(t *samtemplate.Template, archivePrefix string) []string {
+	f, err := t.Function("WebhookFunction")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, p := range asList(f.Properties["Policies"]) {
+		for k := range mapOf(p) {
+			if strings.HasPrefix(k, "DynamoDB") {
+				out = append(out, "WebhookFunction has "+k)
+			}
+		}
+	}
+	for _, st := range statements(f) {
+		for _, a := range stringList(st["Action"]) {
+			if !strings.HasPrefix(a, "dynamodb:") || st["Effect"] != "Allow" {
+				continue
+			}
+			keys := stringList(mapOf(mapOf(st["Condition"])["ForAllValues:StringLike"])["dynamodb:LeadingKeys"])
+			if a != "dynamodb:PutItem" || len(keys) != 1 || keys[0] != archivePrefix+"*" {
+				out = append(out, "WebhookFunction may "+a+" beyond "+archivePrefix+"* items")
+			}
+		}
+	}
+	return out
+}
+
+func TestTemplateTokenAndArchiveAccess(t *testing.T) {
+	t.Parallel()
+	tmpl, _ := loadRepo(t)
+	var problems []string
+	problems = append(problems, tokenReadProblems(tmpl, store.TokenKeyPrefix)...)
+	problems = append(problems, indexTokenProblems(tmpl, store.TokenItemAttributes())...)
+	problems = append(problems, webhookWriteProblems(tmpl, archive.KeyPrefix)...)
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+func TestTokenAndArchiveChecksRejectGaps(t *testing.T) {
+	t.Parallel()
+	tmpl := parseTemplate(t, `
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      GlobalSecondaryIndexes:
+        - IndexName: byChannel
+          KeySchema: [{AttributeName: channel_id, KeyType: HASH}]
+          Projection: {ProjectionType: ALL}
+        - IndexName: inc
+          KeySchema: [{AttributeName: gsi9pk, KeyType: HASH}]
+          Projection: {ProjectionType: INCLUDE, NonKeyAttributes: [name, access_token]}
+        - IndexName: fine
+          KeySchema: [{AttributeName: gsi1pk, KeyType: HASH}]
+          Projection: {ProjectionType: ALL}
+  ApiFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - DynamoDBCrudPolicy: {TableName: !Ref Table}
+        - Statement:
+            - Effect: Deny
+              Action: [dynamodb:GetItem]
+              Resource: !GetAtt Table.Arn
+              Condition: {ForAnyValue:StringLike: {dynamodb:LeadingKeys: ['TOKEN#*']}}
+      Events:
+        R: {Type: HttpApi, Properties: {Path: /api/things, Method: GET}}
+  WebhookFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: [dynamodb:PutItem, dynamodb:GetItem]
+              Resource: !GetAtt Table.Arn
+`)
+	var got []string
+	got = append(got, tokenReadProblems(tmpl, store.TokenKeyPrefix)...)
+	got = append(got, indexTokenProblems(tmpl, store.TokenItemAttributes())...)
+	got = append(got, webhookWriteProblems(tmpl, archive.KeyPrefix)...)
+	sort.Strings(got)
+	want := []string{
+		"ApiFunction may Scan the table (a Scan names no partition key)",
+		"ApiFunction may read token items (TOKEN#*)",
+		"WebhookFunction may dynamodb:GetItem beyond ARCHIVE#* items",
+		"WebhookFunction may dynamodb:PutItem beyond ARCHIVE#* items",
+		"byChannel projects ALL over token items",
+		"inc projects access_token",
+	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

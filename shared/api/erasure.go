@@ -92,7 +92,10 @@ func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, er
 	out := disconnectResponse{}
 	switch {
 	case ch.AccessToken == "":
-		out.UnsubscribeError = "no token: the channel was disconnected or its token died"
+		// Always, when deployed: tokens live in items the api function's role may not read
+		// (only the functions that call Meta may). The subscription stays on Meta; events of
+		// the disconnected channel are ignored.
+		out.UnsubscribeError = "not unsubscribed: the api function holds no access tokens"
 	default:
 		// Best effort: the channel is disconnected whatever Meta answers.
 		if err := h.meta.Unsubscribe(ctx, ch.AccessToken); err != nil {

@@ -415,7 +415,7 @@ func TestDisconnectedChannelIgnoresEventsUntilReconnected(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, 100)
 	ch, err := w.st.Disconnect(ctx, acctA, store.DisconnectDeauthorized, time.Now())
-	if err != nil || !ch.Disconnected() || ch.AccessToken != "" {
+	if _, terr := w.st.GetChannelToken(ctx, acctA); err != nil || !ch.Disconnected() || !errors.Is(terr, store.ErrNotFound) {
 		t.Fatalf("disconnect: %+v %v", ch, err)
 	}
 	again, err := w.st.Disconnect(ctx, acctA, store.DisconnectAPI, time.Now().Add(time.Hour))
@@ -440,7 +440,7 @@ func TestDisconnectedChannelIgnoresEventsUntilReconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch, err = w.st.GetChannel(ctx, acctA)
-	if err != nil || ch.Disconnected() || !ch.DisconnectedAt.IsZero() || ch.AccessToken != "new-token" {
+	if tok, terr := w.st.GetChannelToken(ctx, acctA); err != nil || terr != nil || ch.Disconnected() || !ch.DisconnectedAt.IsZero() || tok != "new-token" {
 		t.Errorf("after re-connecting: %+v %v", ch, err)
 	}
 	w.deliver(t, acctA, msg(custX, acctA, "mA-back", "back online", false))
@@ -464,7 +464,7 @@ func TestPurgeWaitsForInFlightEvents(t *testing.T) {
 	if !errors.As(err, &retry) || retry.After < 50*time.Second || !retry.Isolated {
 		t.Fatalf("first step: %v, want a deferral of about a minute", err)
 	}
-	if ch, err := w.st.GetChannel(ctx, acctA); err != nil || !ch.Disconnected() || ch.AccessToken != "" {
+	if ch, err := w.st.GetChannel(ctx, acctA); err != nil || !ch.Disconnected() || !errors.Is(tokenErr(ctx, w.st, acctA), store.ErrNotFound) {
 		t.Errorf("the channel is not disconnected while the purge waits: %+v %v", ch, err)
 	}
 }
@@ -549,4 +549,10 @@ func itemTTL(t *testing.T, db *dynamodb.Client, table, pk, sk string) int64 {
 		t.Fatal(err)
 	}
 	return v.TTL
+}
+
+// tokenErr is the error of reading the channel's token item (ErrNotFound once it is deleted).
+func tokenErr(ctx context.Context, st *store.Store, id string) error {
+	_, err := st.GetChannelToken(ctx, id)
+	return err
 }

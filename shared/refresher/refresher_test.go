@@ -3,6 +3,7 @@ package refresher_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -68,6 +69,13 @@ func (e *env) channel(t *testing.T, id string) store.Channel {
 	t.Helper()
 	ch, err := e.st.GetChannel(context.Background(), id)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.AccessToken != "" {
+		t.Fatal("GetChannel returned the token: the channel item holds it")
+	}
+	// A flagged channel has no token item any more: AccessToken stays empty.
+	if ch.AccessToken, err = e.st.GetChannelToken(context.Background(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
 	return ch

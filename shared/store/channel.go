@@ -7,13 +7,15 @@ import (
 
 // Channel is a connected Instagram professional account. Its ID is the account's `user_id`
 // (the id webhooks carry as entry[].id / recipient.id). AccessToken never leaves the store
-// and the processes that call Meta with it: the API does not return it, logs never show it.
+// and the processes that call Meta with it: it is kept in an item of its own, which the API
+// may not read, and logs never show it. Reads that need it say so (LoadEventState,
+// LoadSendState, DueChannels, GetChannelToken); GetChannel and ListChannels leave it empty.
 type Channel struct {
 	ID                       string    `dynamodbav:"id"`
 	Username                 string    `dynamodbav:"username"`
 	Name                     string    `dynamodbav:"name"`
 	AccountType              string    `dynamodbav:"account_type,omitempty"`
-	AccessToken              string    `dynamodbav:"access_token" json:"-"`
+	AccessToken              string    `dynamodbav:"-" json:"-"` // stored in the token item (token.go)
 	TokenExpiresAt           time.Time `dynamodbav:"token_expires_at"`
 	TokenRefreshedAt         time.Time `dynamodbav:"token_refreshed_at"`
 	ReauthRequired           bool      `dynamodbav:"reauth_required"`

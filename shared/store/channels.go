@@ -55,8 +55,9 @@ func isConditionFailed(err error) bool {
 // ConnectChannel creates the channel of a newly connected account (conditional put) or, when
 // it exists, updates it for a re-connect (conditional update): new token and expiry, profile
 // fields, reauth_required cleared, back in the refresh index, subscription pending. The
-// lock setting and connected_at of an existing channel are kept. created reports which one
-// happened. ch.ID, ch.AccessToken and ch.TokenExpiresAt are required.
+// lock setting and connected_at of an existing channel are kept. The token item is written in
+// the same transaction. created reports which one happened. ch.ID, ch.AccessToken and
+// ch.TokenExpiresAt are required.
 func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (created bool, err error) {
 	if ch.ID == "" || ch.AccessToken == "" || ch.TokenExpiresAt.IsZero() {
 		return false, fmt.Errorf("connect channel: id, token and expiry are required")
@@ -77,26 +78,18 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 	if err != nil {
 		return false, fmt.Errorf("connect channel %s: marshal: %w", ch.ID, err)
 	}
-	cond, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name("pk"))).Build()
-	if err != nil {
-		return false, fmt.Errorf("connect channel %s: %w", ch.ID, err)
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(s.table),
-		Item:                      item,
-		ConditionExpression:       cond.Condition(),
-		ExpressionAttributeNames:  cond.Names(),
-		ExpressionAttributeValues: cond.Values(),
-	})
+	tx := s.NewTx()
+	tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
+	tx.putToken(ch.ID, ch.AccessToken, now)
+	err = s.Commit(ctx, tx)
 	if err == nil {
 		return true, nil
 	}
-	if !isConditionFailed(err) {
+	if !errors.Is(err, ErrConflict) {
 		return false, fmt.Errorf("connect channel %s: put: %w", ch.ID, err)
 	}
 	// Re-connect of an existing channel.
 	upd := expression.
-		Set(expression.Name("access_token"), expression.Value(ch.AccessToken)).
 		Set(expression.Name("token_expires_at"), expression.Value(ch.TokenExpiresAt)).
 		Set(expression.Name("token_refreshed_at"), expression.Value(now)).
 		Set(expression.Name("username"), expression.Value(ch.Username)).
@@ -112,21 +105,13 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 		Remove(expression.Name("subscribe_error")).
 		Remove(expression.Name("status")).
 		Remove(expression.Name("disconnected_at")).
-		Remove(expression.Name("disconnect_reason"))
-	expr, err := expression.NewBuilder().WithUpdate(upd).
-		WithCondition(expression.AttributeExists(expression.Name("pk"))).Build()
-	if err != nil {
-		return false, fmt.Errorf("connect channel %s: %w", ch.ID, err)
-	}
-	if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       channelKey(ch.ID),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	}); err != nil {
-		if isConditionFailed(err) {
+		Remove(expression.Name("disconnect_reason")).
+		Remove(expression.Name("access_token")) // left by versions that kept it here
+	tx = s.NewTx()
+	tx.update(channelKey(ch.ID), upd, expression.AttributeExists(expression.Name("pk")))
+	tx.putToken(ch.ID, ch.AccessToken, now)
+	if err := s.Commit(ctx, tx); err != nil {
+		if errors.Is(err, ErrConflict) {
 			return false, fmt.Errorf("connect channel %s: deleted meanwhile: %w", ch.ID, ErrConflict)
 		}
 		return false, fmt.Errorf("connect channel %s: update: %w", ch.ID, err)
@@ -218,16 +203,22 @@ func (s *Store) SetSubscription(ctx context.Context, accountID string, subscribe
 // reason and the time are set, the dead token is deleted and the channel leaves the refresh
 // index. ErrNotFound when absent.
 func (s *Store) FlagReauth(ctx context.Context, accountID, reason string, at time.Time) error {
-	_, err := s.updateChannel(ctx, "flag reauth", accountID, flagUpdate(reason, at), expression.AttributeExists(expression.Name("pk")))
-	return err
+	if _, err := s.updateChannel(ctx, "flag reauth", accountID, flagUpdate(reason, at), expression.AttributeExists(expression.Name("pk"))); err != nil {
+		return err
+	}
+	return s.deleteToken(ctx, "flag reauth", accountID) // the dead token
 }
 
 // FlagReauthIfToken is FlagReauth conditional on the channel still holding token: a re-connect
-// that stored a new token meanwhile wins (ErrConflict).
+// that stored a new token meanwhile (or a disconnect) wins (ErrConflict).
 func (s *Store) FlagReauthIfToken(ctx context.Context, accountID, token, reason string, at time.Time) error {
-	cond := expression.Name("access_token").Equal(expression.Value(token))
-	_, err := s.updateChannel(ctx, "flag reauth", accountID, flagUpdate(reason, at), cond)
-	return err
+	tx := s.NewTx()
+	tx.delete(tokenKey(accountID), expression.Name("access_token").Equal(expression.Value(token))) // the dead token
+	tx.update(channelKey(accountID), flagUpdate(reason, at), expression.AttributeExists(expression.Name("pk")))
+	if err := s.Commit(ctx, tx); err != nil {
+		return fmt.Errorf("flag reauth %s: %w", accountID, err)
+	}
+	return nil
 }
 
 func flagUpdate(reason string, at time.Time) expression.UpdateBuilder {
@@ -242,19 +233,23 @@ func flagUpdate(reason string, at time.Time) expression.UpdateBuilder {
 
 // UpdateToken stores a refreshed token, conditional on the channel still holding oldToken and
 // not being flagged: if a re-connect (or a flag) raced the refresh, the write is refused with
-// ErrConflict and nothing is lost.
+// ErrConflict and nothing is lost. Token item and channel change in one transaction.
 func (s *Store) UpdateToken(ctx context.Context, accountID, oldToken, newToken string, expiresAt, refreshedAt time.Time) error {
 	expiresAt, refreshedAt = expiresAt.UTC().Truncate(time.Second), refreshedAt.UTC().Truncate(time.Second)
-	upd := expression.Set(expression.Name("access_token"), expression.Value(newToken)).
-		Set(expression.Name("token_expires_at"), expression.Value(expiresAt)).
+	upd := expression.Set(expression.Name("token_expires_at"), expression.Value(expiresAt)).
 		Set(expression.Name("token_refreshed_at"), expression.Value(refreshedAt)).
 		Set(expression.Name("updated_at"), expression.Value(refreshedAt)).
 		Set(expression.Name("gsi2pk"), expression.Value(tokenGSI2PK)).
 		Set(expression.Name("gsi2sk"), expression.Value(tokenSortKey(expiresAt, accountID)))
-	cond := expression.Name("access_token").Equal(expression.Value(oldToken)).
-		And(expression.Name("reauth_required").Equal(expression.Value(false)))
-	_, err := s.updateChannel(ctx, "update token", accountID, upd, cond)
-	return err
+	tx := s.NewTx()
+	tx.update(tokenKey(accountID), expression.Set(expression.Name("access_token"), expression.Value(newToken)).
+		Set(expression.Name("updated_at"), expression.Value(refreshedAt)),
+		expression.Name("access_token").Equal(expression.Value(oldToken)))
+	tx.update(channelKey(accountID), upd, expression.Name("reauth_required").Equal(expression.Value(false)))
+	if err := s.Commit(ctx, tx); err != nil {
+		return fmt.Errorf("update token %s: %w", accountID, err)
+	}
+	return nil
 }
 
 // updateChannel applies a conditional update. A failed condition is ErrNotFound when the
@@ -338,7 +333,39 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time, horizon, minAge 
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &batch); err != nil {
 			return nil, stats, fmt.Errorf("due channels: unmarshal: %w", err)
 		}
+		if err := s.withTokens(ctx, batch); err != nil {
+			return nil, stats, fmt.Errorf("due channels: %w", err)
+		}
 		due = append(due, batch...)
 	}
 	return due, stats, nil
+}
+
+// withTokens reads the token items of chs (BatchGetItem, 100 keys per call) into them; a
+// channel without a token item keeps an empty AccessToken.
+func (s *Store) withTokens(ctx context.Context, chs []Channel) error {
+	byID := make(map[string]*Channel, len(chs))
+	for i := range chs {
+		byID[chs[i].ID] = &chs[i]
+	}
+	for start := 0; start < len(chs); start += 100 {
+		var keys []map[string]types.AttributeValue
+		for _, ch := range chs[start:min(start+100, len(chs))] {
+			keys = append(keys, tokenKey(ch.ID))
+		}
+		items, err := s.batchGet(ctx, keys)
+		if err != nil {
+			return fmt.Errorf("read tokens: %w", err)
+		}
+		for _, it := range items {
+			var tok tokenItem
+			if err := attributevalue.UnmarshalMap(it, &tok); err != nil {
+				return fmt.Errorf("read tokens: unmarshal: %w", err)
+			}
+			if ch := byID[tok.ChannelID]; ch != nil {
+				ch.AccessToken = tok.AccessToken
+			}
+		}
+	}
+	return nil
 }

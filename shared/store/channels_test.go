@@ -69,8 +69,15 @@ func TestConnectChannelCreatesOnceAndReconnectUpdates(t *testing.T) {
 		t.Fatalf("want exactly one channel, got %d", len(all))
 	}
 	got := all[0]
+	tok, err := s.GetChannelToken(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
 	switch {
-	case got.AccessToken != "tok-2":
+	case got.AccessToken != "":
+		t.Error("a listed channel carries its token")
+	case tok != "tok-2":
+		t.Errorf("token not replaced: %q", tok)
 		t.Errorf("token not replaced: %q", got.AccessToken)
 	case got.ReauthRequired || got.ReauthReason != "" || !got.ReauthAt.IsZero():
 		t.Errorf("reauth not cleared: %+v", got)
@@ -162,14 +169,17 @@ func TestUpdateTokenIsConditional(t *testing.T) {
 		t.Fatalf("stale flag must conflict, got %v", err)
 	}
 	ch, err := s.GetChannel(ctx, "3003")
-	if err != nil || ch.AccessToken != "reconnected" || ch.ReauthRequired {
+	if err != nil || ch.ReauthRequired {
 		t.Fatalf("re-connect lost: %+v %v", ch, err)
+	}
+	if tok, err := s.GetChannelToken(ctx, "3003"); err != nil || tok != "reconnected" {
+		t.Fatalf("re-connect lost the token: %v", err)
 	}
 	if err := s.UpdateToken(ctx, "3003", "reconnected", "refreshed", chanT0.Add(61*24*time.Hour), chanT0.Add(2*time.Minute)); err != nil {
 		t.Fatalf("current refresh: %v", err)
 	}
 	ch, _ = s.GetChannel(ctx, "3003")
-	if ch.AccessToken != "refreshed" || !ch.TokenExpiresAt.Equal(chanT0.Add(61*24*time.Hour)) {
+	if tok, _ := s.GetChannelToken(ctx, "3003"); tok != "refreshed" || !ch.TokenExpiresAt.Equal(chanT0.Add(61*24*time.Hour)) {
 		t.Fatalf("refresh not stored: %+v", ch)
 	}
 }

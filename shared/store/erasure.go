@@ -55,10 +55,16 @@ func (s *Store) Disconnect(ctx context.Context, accountID, reason string, at tim
 		Set(expression.Name("disconnect_reason"), expression.IfNotExists(expression.Name("disconnect_reason"), expression.Value(reason))).
 		Set(expression.Name("subscribed"), expression.Value(false)).
 		Set(expression.Name("updated_at"), expression.Value(at)).
-		Remove(expression.Name("access_token")).
+		Remove(expression.Name("access_token")). // left by versions that kept it here
 		Remove(expression.Name("gsi2pk")).
 		Remove(expression.Name("gsi2sk"))
-	return s.updateChannel(ctx, "disconnect", accountID, upd, expression.AttributeExists(expression.Name("pk")))
+	ch, err := s.updateChannel(ctx, "disconnect", accountID, upd, expression.AttributeExists(expression.Name("pk")))
+	if err != nil {
+		return ch, err
+	}
+	// The api function may delete a token item (without reading it back); a failure here
+	// leaves the channel disconnected (never used) and a repeated disconnect deletes it.
+	return ch, s.deleteToken(ctx, "disconnect", accountID)
 }
 
 // Deletion request states.

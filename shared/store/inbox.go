@@ -333,11 +333,11 @@ type EventState struct {
 	MID          MIDRecord
 }
 
-// LoadEventState reads the channel, the contact and (when mid is not empty) the per-mid
-// record with one strongly consistent BatchGetItem.
+// LoadEventState reads the channel with its token, the contact and (when mid is not empty)
+// the per-mid record with one strongly consistent BatchGetItem.
 func (s *Store) LoadEventState(ctx context.Context, accountID, igsid, mid string) (EventState, error) {
 	var st EventState
-	keys := []map[string]types.AttributeValue{channelKey(accountID)}
+	keys := []map[string]types.AttributeValue{channelKey(accountID), tokenKey(accountID)}
 	if igsid != "" {
 		keys = append(keys, key(contactKey(accountID, igsid)))
 	}
@@ -346,11 +346,14 @@ func (s *Store) LoadEventState(ctx context.Context, accountID, igsid, mid string
 	}
 	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
 	st.MID = MIDRecord{ChannelID: accountID, MID: mid}
+	var tok tokenItem
 	err := s.batchGetInto(ctx, keys, func(sk string) any {
 		switch {
 		case sk == channelSK:
 			st.ChannelFound = true
 			return &st.Channel
+		case sk == tokenSK:
+			return &tok
 		case strings.HasPrefix(sk, "CONTACT#"):
 			return &st.Contact
 		case sk == "MID":
@@ -361,6 +364,7 @@ func (s *Store) LoadEventState(ctx context.Context, accountID, igsid, mid string
 	if err != nil {
 		return st, fmt.Errorf("load event state %s/%s: %w", accountID, igsid, err)
 	}
+	st.Channel.AccessToken = tok.AccessToken
 	return st, nil
 }
 

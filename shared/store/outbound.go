@@ -264,19 +264,22 @@ type SendState struct {
 	ConversationFound bool
 }
 
-// LoadSendState reads the channel, the contact, the part and its conversation with one
-// consistent BatchGetItem.
+// LoadSendState reads the channel with its token, the contact, the part and its conversation
+// with one consistent BatchGetItem.
 func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (SendState, error) {
 	var st SendState
+	var tok tokenItem
 	pk, _ := conversationKey(conversationID)
 	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
 	err := s.batchGetInto(ctx, []map[string]types.AttributeValue{
-		channelKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK), key(conversationKey(conversationID)),
+		channelKey(accountID), tokenKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK), key(conversationKey(conversationID)),
 	}, func(sk string) any {
 		switch {
 		case sk == channelSK:
 			st.ChannelFound = true
 			return &st.Channel
+		case sk == tokenSK:
+			return &tok
 		case strings.HasPrefix(sk, "CONTACT#"):
 			return &st.Contact
 		case sk == messageSK:
@@ -291,6 +294,7 @@ func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversatio
 	if err != nil {
 		return st, fmt.Errorf("load send state %s: %w", messageSK, err)
 	}
+	st.Channel.AccessToken = tok.AccessToken
 	return st, nil
 }
 
