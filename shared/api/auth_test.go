@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +14,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/envelope"
+	"github.com/iginbox/iginbox/shared/erasure"
+	"github.com/iginbox/iginbox/shared/graph"
+	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
@@ -392,5 +397,34 @@ func TestConnectBindsBrowser(t *testing.T) {
 	}
 	if r := w.do(req{method: http.MethodGet, path: "/api/channels", bearer: limited}); !strings.Contains(r.Body, chanA) || strings.Contains(r.Body, chanB) {
 		t.Errorf("limited key sees channel B: %s", r.Body)
+	}
+}
+
+// A channel-limited key can neither disconnect another channel nor erase its customers.
+func TestLimitedKeyErasure(t *testing.T) {
+	t.Parallel()
+	w := newIDWorld(t)
+	sim := metasim.New(metasim.Config{AppSecret: "erasure-app-secret"})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	gc := graph.New(graph.Config{BaseURL: srv.URL, AppID: "app-1", AppSecret: "erasure-app-secret"})
+	pub := &recorder{}
+	api.WithErasure(w.st, gc, erasure.Starter{Store: w.st, Pub: pub}, api.ErasureConfig{StatusURL: oauth.PublicURL})(w.srv)
+	convB := w.seedConversation(chanB, "5550020", w.now.Add(-time.Hour).UnixMilli())
+	_, limited := w.createKey(`{"name":"limited","channels":["` + chanA + `"]}`)
+
+	if r := w.do(req{method: http.MethodDelete, path: "/api/conversations/" + convB + "/contact", bearer: limited}); r.StatusCode != http.StatusNotFound {
+		t.Errorf("limited key erasing another channel's contact: %d %s, want 404", r.StatusCode, r.Body)
+	}
+	if r := w.do(req{method: http.MethodDelete, path: "/api/channels/" + chanB, bearer: limited}); r.StatusCode != http.StatusNotFound {
+		t.Errorf("limited key disconnecting another channel: %d %s, want 404", r.StatusCode, r.Body)
+	}
+	if ch, err := w.st.GetChannel(context.Background(), chanB); err != nil || ch.Disconnected() || ch.AccessToken == "" {
+		t.Errorf("channel B after the refused calls: %+v %v", ch.Disconnected(), err)
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.envs) != 0 {
+		t.Errorf("%d erasure commands queued by refused calls", len(pub.envs))
 	}
 }
