@@ -48,6 +48,9 @@ const (
 	DefaultSettle = 35 * time.Second
 )
 
+// stepMargin is kept free before the invocation's deadline: no chunk starts after it.
+const stepMargin = 5 * time.Second
+
 // Config tunes the jobs.
 type Config struct {
 	StepItems    int           // items deleted per step at most
@@ -113,6 +116,9 @@ func (s *Service) Handle(ctx context.Context, env envelope.Envelope) error {
 	ctx = store.WithMeterLabel(ctx, string(env.Kind))
 	now := s.now()
 	budget := store.Budget{Items: s.cfg.StepItems, Deadline: now.Add(s.cfg.StepTime)}
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-stepMargin).Before(budget.Deadline) {
+		budget.Deadline = dl.Add(-stepMargin) // leave time to enqueue the next step and record this one
+	}
 	var res store.StepResult
 	step := job.Step
 	calls := 0 // DynamoDB requests made here, besides the step's own

@@ -556,3 +556,27 @@ func tokenErr(ctx context.Context, st *store.Store, id string) error {
 	_, err := st.GetChannelToken(ctx, id)
 	return err
 }
+
+func TestUnsendDropsTheArchivedBodyInEveryOrder(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 100)
+	// Message then unsend.
+	w.deliver(t, acctA, msg(custX, acctA, "mA-unsent/1", "regret \U0001F602 this", false))
+	w.deliver(t, acctA, msg(custX, acctA, "mA-kept", "keep this one", false))
+	if got := w.mentioning(t, "regret"); len(got) != 2 {
+		t.Fatalf("before the unsend the text is in %v, want the message and its body", got)
+	}
+	w.deliver(t, acctA, unsend(custX, acctA, "mA-unsent/1"))
+	if got := w.mentioning(t, "regret"); len(got) != 0 {
+		t.Errorf("after the unsend the text is still in %v", got)
+	}
+	if got := w.mentioning(t, "keep this one"); len(got) != 2 {
+		t.Errorf("another message of the contact lost its archived body: %v", got)
+	}
+	// Unsend first, then the message (Meta's retries can reorder them).
+	w.deliver(t, acctA, unsend(custY, acctA, "mA-early-unsend"))
+	w.deliver(t, acctA, msg(custY, acctA, "mA-early-unsend", "too late \u202e text", false))
+	if got := w.mentioning(t, "too late"); len(got) != 0 {
+		t.Errorf("a message unsent before it arrived is still in %v", got)
+	}
+}

@@ -75,6 +75,10 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 		return "", err
 	}
 	s.remember(contact, now)
+	if rec.Deleted {
+		// Unsent before it arrived: its archived body must not keep the content either.
+		s.scrubArchive(ctx, env, msg.MID, msg.TimestampMS)
+	}
 	return outcomeStored, nil
 }
 
@@ -198,6 +202,11 @@ func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string)
 	if err := s.store.Commit(ctx, tx); err != nil {
 		return "", err
 	}
+	var since int64 // the message's Meta time when known; else every archived body of the contact
+	if rec.Stored() {
+		since = store.MessageSKTime(rec.MessageSK)
+	}
+	s.scrubArchive(ctx, env, mid, since)
 	return outcomeUpdated, nil
 }
 

@@ -105,9 +105,27 @@ type Service struct {
 	open openCache // contacts' open conversations, for writing without a read
 }
 
-// ArchiveForgetter drops the archived webhook bodies of an account (*store.Store).
+// ArchiveForgetter drops archived webhook bodies (*store.Store): every body of an account, or
+// the bodies of one contact that hold one mid.
 type ArchiveForgetter interface {
 	ForgetArchived(ctx context.Context, accountID string) (int, error)
+	ForgetArchivedMessage(ctx context.Context, accountID, igsid, mid string, sinceMS int64) (int, error)
+}
+
+// scrubArchive drops the archived bodies that hold an unsent message (best effort: a failure
+// is logged; the bodies expire with the archive's retention anyway).
+func (s *Service) scrubArchive(ctx context.Context, env envelope.Envelope, mid string, sinceMS int64) {
+	if s.archive == nil {
+		return
+	}
+	n, err := s.archive.ForgetArchivedMessage(ctx, env.AccountID, env.ContactID, mid, sinceMS)
+	if err != nil {
+		s.log.WarnContext(ctx, "dropping the archived body of an unsent message failed", "account_id", env.AccountID, "error", err.Error())
+		return
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "archived body of an unsent message dropped", "account_id", env.AccountID, "items", n)
+	}
 }
 
 // WithArchiveForgetter drops the archived bodies of accounts whose events are ignored (no

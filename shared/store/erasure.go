@@ -9,9 +9,12 @@ package store
 // and archived webhook bodies through gsi1 ARCH#<account>.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -531,6 +534,131 @@ func (s *Store) PurgeArchive(ctx context.Context, accountID, contactIGSID string
 // disconnected or unknown account must not stay in the archive either).
 func (s *Store) ForgetArchived(ctx context.Context, accountID string) (int, error) {
 	return s.PurgeArchive(ctx, accountID, "", nil)
+}
+
+// ForgetArchivedMessage deletes the archived bodies of the account that hold mid (an unsent
+// message): the bodies listed under gsi1 ARCH#<account>, received at or after sinceMS minus
+// a margin (0: all), that mention the contact igsid; a body whose bytes (parts joined) contain
+// the mid, as Meta writes it, is deleted whole with its parts and references.
+func (s *Store) ForgetArchivedMessage(ctx context.Context, accountID, igsid, mid string, sinceMS int64) (int, error) {
+	if mid == "" {
+		return 0, nil
+	}
+	kc := expression.Key("gsi1pk").Equal(expression.Value(archive.AccountIndexKey(accountID)))
+	if sinceMS > 0 {
+		from := time.UnixMilli(sinceMS).Add(-10 * time.Minute).UnixMilli()
+		kc = kc.And(expression.Key("gsi1sk").GreaterThanEqual(expression.Value(fmt.Sprintf("%013d", max(from, 0)))))
+	}
+	b := expression.NewBuilder().WithKeyCondition(kc).WithProjection(expression.NamesList(
+		expression.Name("pk"), expression.Name("sk"), expression.Name("body"), expression.Name("ref_pk"), expression.Name("ref_sk")))
+	if igsid != "" {
+		b = b.WithFilter(expression.Contains(expression.Name("contacts"), igsid))
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return 0, err
+	}
+	type part struct {
+		keys []map[string]types.AttributeValue
+		body []byte
+	}
+	bodies := map[string][]part{} // body pk + base sk → its parts in sk order
+	var order []string
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(IndexGSI1),
+		KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(), ProjectionExpression: expr.Projection(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("query archive for an unsent message: %w", err)
+		}
+		for _, it := range page.Items {
+			pk, sk := stringAttr(it, "pk"), stringAttr(it, "sk")
+			keys := []map[string]types.AttributeValue{key(pk, sk)}
+			var body []byte
+			if rp, rs := stringAttr(it, "ref_pk"), stringAttr(it, "ref_sk"); rp != "" {
+				// A reference: the body item is listed under its first account.
+				var target struct {
+					Body []byte `dynamodbav:"body"`
+				}
+				if err := s.getItem(ctx, key(rp, rs), &target); err != nil && !errors.Is(err, ErrNotFound) {
+					return 0, err
+				}
+				keys = append(keys, key(rp, rs))
+				pk, sk, body = rp, rs, target.Body
+			} else if v, ok := it["body"].(*types.AttributeValueMemberB); ok {
+				body = v.Value
+			}
+			base := sk
+			if i := strings.Count(sk, "#"); i >= 2 {
+				base = sk[:strings.LastIndexByte(sk, '#')] // <ms>#<id>#<part>
+			}
+			id := pk + "\x00" + base
+			if _, ok := bodies[id]; !ok {
+				order = append(order, id)
+			}
+			bodies[id] = append(bodies[id], part{keys: keys, body: body})
+		}
+	}
+	escaped := strings.ReplaceAll(mid, "/", `\/`)
+	var del []map[string]types.AttributeValue
+	for _, id := range order {
+		var whole []byte
+		for _, pt := range bodies[id] {
+			whole = append(whole, pt.body...)
+		}
+		if (!bytes.Contains(whole, []byte(mid)) && !bytes.Contains(whole, []byte(escaped))) || !holdsMessage(whole, mid) {
+			continue
+		}
+		for _, pt := range bodies[id] {
+			del = append(del, pt.keys...)
+		}
+	}
+	if len(del) == 0 {
+		return 0, nil
+	}
+	del = dedupKeys(del)
+	if err := s.batchWrite(ctx, newStep(Budget{Items: 1 << 30}), nil, del); err != nil {
+		return 0, err
+	}
+	return len(del), nil
+}
+
+// holdsMessage reports whether a webhook body carries the content of mid (a message or an
+// edit with that mid that is not itself an unsend), so that the body of the unsend alone is
+// kept. A body that does not decode is treated as holding it.
+func holdsMessage(body []byte, mid string) bool {
+	type item struct {
+		Message *struct {
+			MID       string `json:"mid"`
+			IsDeleted bool   `json:"is_deleted"`
+		} `json:"message"`
+		Edit *struct {
+			MID string `json:"mid"`
+		} `json:"message_edit"`
+	}
+	var b struct {
+		Entry []struct {
+			Messaging []item `json:"messaging"`
+			Standby   []item `json:"standby"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return true
+	}
+	for _, e := range b.Entry {
+		for _, it := range append(e.Messaging, e.Standby...) {
+			if it.Message != nil && it.Message.MID == mid && !it.Message.IsDeleted {
+				return true
+			}
+			if it.Edit != nil && it.Edit.MID == mid {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // purgeChannel deletes the channel item once nothing else of the account was found.

@@ -602,8 +602,8 @@ func (t *Tx) setMessageTTL(item map[string]types.AttributeValue, tsMS int64) {
 	}
 }
 
-// messageSKTime is the Meta timestamp in a message sort key (MSG#<13 digits>#...); 0 if none.
-func messageSKTime(sk string) int64 {
+// MessageSKTime is the Meta timestamp in a message sort key (MSG#<13 digits>#...); 0 if none.
+func MessageSKTime(sk string) int64 {
 	if len(sk) < 17 || !strings.HasPrefix(sk, "MSG#") {
 		return 0
 	}
@@ -660,7 +660,7 @@ func (t *Tx) PutMID(r MIDRecord) {
 	expected := r.Ver
 	r.Ver++
 	if r.Stored() && r.TTL == 0 {
-		if exp := messageExpiry(t.messageTTL, messageSKTime(r.MessageSK)); exp > 0 {
+		if exp := messageExpiry(t.messageTTL, MessageSKTime(r.MessageSK)); exp > 0 {
 			r.TTL = exp + int64(midTTLMargin/time.Second)
 		}
 	}
