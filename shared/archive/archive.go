@@ -80,7 +80,7 @@ type Record struct {
 
 // RefPrefix starts the partition key of the reference item that lists a body under a second
 // (third, ...) account of the body.
-const RefPrefix = "ARCHREF#"
+const RefPrefix = "ARCHIVE#REF#"
 
 // HourKey returns the partition key of the hour bucket holding t.
 func HourKey(t time.Time) string { return KeyPrefix + t.UTC().Format(hourLayout) }
