@@ -93,25 +93,26 @@ func buildMessage(env envelope.Envelope, it item) store.Message {
 	switch {
 	case it.Postback != nil && it.Message == nil:
 		m.MID = string(it.Postback.MID)
-		m.Text = it.Postback.Title
+		m.Text = string(it.Postback.Title)
 		m.PostbackPayload = string(it.Postback.Payload)
 		m.Postback = true
 	case it.Message != nil:
 		in := it.Message
 		m.MID = string(in.MID)
-		m.Text = in.Text
+		m.Text = string(in.Text)
 		m.Attachments = attachments(in.Attachments)
 		m.Unsupported = bool(in.IsUnsupported)
 		if in.IsEcho || env.Kind == envelope.KindEcho {
 			m.Direction, m.Echo, m.Status = store.DirectionOutgoing, true, store.MessageSent
 		}
-		if in.QuickReply != nil {
-			m.QuickReplyPayload = string(in.QuickReply.Payload)
+		if in.QuickReply.OK {
+			m.QuickReplyPayload = string(in.QuickReply.V.Payload)
 		}
-		if r := in.ReplyTo; r != nil {
+		if in.ReplyTo.OK {
+			r := in.ReplyTo.V
 			switch {
 			case r.Story != nil:
-				m.ReplyTo = &store.ReplyTo{StoryID: string(r.Story.ID), StoryURL: r.Story.URL}
+				m.ReplyTo = &store.ReplyTo{StoryID: string(r.Story.ID), StoryURL: string(r.Story.URL)}
 			case r.MID != "":
 				m.ReplyTo = &store.ReplyTo{MID: string(r.MID)}
 			}
@@ -228,7 +229,7 @@ func (s *Service) edit(ctx context.Context, env envelope.Envelope, it item) (str
 	if rec.Deleted {
 		return outcomeUnchanged, nil
 	}
-	edits, added := store.AddEdit(rec.Edits, store.Edit{Text: e.Text, NumEdit: int(e.NumEdit), MS: env.Timestamp})
+	edits, added := store.AddEdit(rec.Edits, store.Edit{Text: string(e.Text), NumEdit: int(e.NumEdit), MS: env.Timestamp})
 	if !added {
 		return outcomeUnchanged, nil
 	}
@@ -289,7 +290,7 @@ func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (st
 	if reactor == "" {
 		reactor = env.ContactID
 	}
-	next := store.ReactionState{Action: r.Action, Reaction: r.Reaction, Emoji: r.Emoji, MS: env.Timestamp}
+	next := store.ReactionState{Action: string(r.Action), Reaction: string(r.Reaction), Emoji: string(r.Emoji), MS: env.Timestamp}
 	if next.Action == "" {
 		next.Action = "react"
 	}

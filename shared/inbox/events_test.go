@@ -788,3 +788,30 @@ func TestLastMessageAndUnreadCount(t *testing.T) {
 		}
 	})
 }
+
+// Fields of an unexpected shape never lose a message: only an item whose event object is not
+// an object is kept as unknown (and counted).
+func TestLenientDecoding(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const c = "1014"
+	f.handle(
+		incoming(c, ms(time.Second), mid("l1"), obj{"text": "still here 😂", "quick_reply": "not an object", "reply_to": []any{1},
+			"attachments": obj{"type": "image", "payload": obj{"url": "https://cdn/l1"}}, "is_echo": "false", "brand_new_field": obj{"x": 1}}),
+		incoming(c, ms(2*time.Second), mid("l2"), obj{"text": 42, "attachments": []any{"junk", obj{"type": "never_seen", "payload": "scalar"}}}),
+		obj{"sender": obj{"id": c}, "recipient": obj{"id": acct}, "timestamp": "not a number", "postback": obj{"mid": mid("l3"), "title": true, "payload": 7}},
+		obj{"sender": obj{"id": c}, "recipient": obj{"id": acct}, "timestamp": ms(4 * time.Second), "message": "not an object"},
+	)
+	if m := f.message(c, mid("l1")); m.Text != "still here 😂" || len(m.Attachments) != 1 || m.Attachments[0].URL != "https://cdn/l1" || m.QuickReply != nil || m.ReplyTo != nil {
+		t.Errorf("l1: %+v", m)
+	}
+	if m := f.message(c, mid("l2")); m.Text != "42" || len(m.Attachments) != 1 || m.Attachments[0].Type != "never_seen" {
+		t.Errorf("l2: %+v", m)
+	}
+	if m := f.message(c, mid("l3")); m.Postback == nil || m.Postback.Payload != "7" {
+		t.Errorf("l3: %+v", m)
+	}
+	if !strings.Contains(f.metrics.String(), `"UnknownEvents"`) || !strings.Contains(f.logs.String(), "event of an unknown shape kept") {
+		t.Errorf("the undecodable item is not visible to operators:\n%s", f.metrics.String())
+	}
+}

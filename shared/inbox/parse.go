@@ -10,99 +10,94 @@ import (
 	"github.com/iginbox/iginbox/shared/store"
 )
 
-// item is a webhook messaging[] (or standby[]) item as Meta sends it. Ids, mids and numbers
-// are decoded leniently (a number where a string is expected and the other way round; Meta's
-// examples send some timestamps as strings), so that only an item that is not an object, or
-// whose known fields hold objects of the wrong shape, fails to decode.
+// item is a webhook messaging[] (or standby[]) item as Meta sends it. It is decoded
+// leniently, so that no message is lost to a field of an unexpected shape: ids, mids, texts
+// and numbers accept strings and numbers alike (Meta's examples send some timestamps as
+// strings; a value of another shape reads as empty), optional objects of another shape are
+// ignored (lenient), and attachments that are not objects are skipped. Only an item that is
+// not an object, or whose event object (message, postback, reaction, read, message_edit) is
+// not an object, fails to decode.
 type item struct {
 	Sender    struct{ ID flexString } `json:"sender"`
 	Recipient struct{ ID flexString } `json:"recipient"`
 	Timestamp flexInt                 `json:"timestamp"`
 	Message   *struct {
-		MID           flexString   `json:"mid"`
-		Text          string       `json:"text"`
-		Attachments   []attachment `json:"attachments"`
-		IsEcho        flexBool     `json:"is_echo"`
-		IsDeleted     flexBool     `json:"is_deleted"`
-		IsUnsupported flexBool     `json:"is_unsupported"`
-		QuickReply    *struct {
+		MID           flexString     `json:"mid"`
+		Text          flexString     `json:"text"`
+		Attachments   attachmentList `json:"attachments"`
+		IsEcho        flexBool       `json:"is_echo"`
+		IsDeleted     flexBool       `json:"is_deleted"`
+		IsUnsupported flexBool       `json:"is_unsupported"`
+		QuickReply    lenient[struct {
 			Payload flexString `json:"payload"`
-		} `json:"quick_reply"`
-		ReplyTo *struct {
+		}] `json:"quick_reply"`
+		ReplyTo lenient[struct {
 			MID   flexString `json:"mid"`
 			Story *struct {
 				ID  flexString `json:"id"`
-				URL string     `json:"url"`
+				URL flexString `json:"url"`
 			} `json:"story"`
-		} `json:"reply_to"`
+		}] `json:"reply_to"`
 		Referral json.RawMessage `json:"referral"`
 	} `json:"message"`
 	Postback *struct {
 		MID     flexString `json:"mid"`
-		Title   string     `json:"title"`
+		Title   flexString `json:"title"`
 		Payload flexString `json:"payload"`
 	} `json:"postback"`
 	Reaction *struct {
 		MID      flexString `json:"mid"`
-		Action   string     `json:"action"`
-		Reaction string     `json:"reaction"`
-		Emoji    string     `json:"emoji"`
+		Action   flexString `json:"action"`
+		Reaction flexString `json:"reaction"`
+		Emoji    flexString `json:"emoji"`
 	} `json:"reaction"`
 	Read *struct {
 		MID flexString `json:"mid"`
 	} `json:"read"`
 	Edit *struct {
 		MID     flexString `json:"mid"`
-		Text    string     `json:"text"`
+		Text    flexString `json:"text"`
 		NumEdit flexInt    `json:"num_edit"`
 	} `json:"message_edit"`
 	Referral json.RawMessage `json:"referral"`
 }
 
-// flexString decodes a JSON string or number (as its literal); null is "".
+// flexString decodes a JSON string, or a number as its literal; null and values of another
+// shape (objects, arrays, booleans) read as "".
 type flexString string
 
 func (f *flexString) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] != '"' && b[0] != 'n' {
-		if !json.Valid(b) || b[0] == '{' || b[0] == '[' {
-			return fmt.Errorf("want a string, got %.10s", b)
+	switch {
+	case len(b) == 0:
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err == nil {
+			*f = flexString(s)
 		}
+	case b[0] == '-' || '0' <= b[0] && b[0] <= '9':
 		*f = flexString(b)
-		return nil
-	}
-	var s *string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	if s != nil {
-		*f = flexString(*s)
 	}
 	return nil
 }
 
-// flexInt decodes a JSON number or a string holding one; null and "" are 0.
+// flexInt decodes a JSON number or a string holding one; anything else reads as 0.
 type flexInt int64
 
 func (f *flexInt) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+			return nil
 		}
 		b = []byte(strings.TrimSpace(s))
-	}
-	if len(b) == 0 || string(b) == "null" {
-		return nil
 	}
 	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
 		*f = flexInt(n)
 		return nil
 	}
-	x, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(x) || math.Abs(x) >= math.MaxInt64 {
-		return fmt.Errorf("want a number, got %.20q", b)
+	if x, err := strconv.ParseFloat(string(b), 64); err == nil && !math.IsNaN(x) && math.Abs(x) < math.MaxInt64 {
+		*f = flexInt(x)
 	}
-	*f = flexInt(x)
 	return nil
 }
 
@@ -115,8 +110,46 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// lenient decodes an optional object: OK reports that it was present with the expected shape
+// (a value of another shape is ignored rather than failing the whole item).
+type lenient[T any] struct {
+	V  T
+	OK bool
+}
+
+func (l *lenient[T]) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '{' {
+		return nil // null, or not an object
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err == nil {
+		l.V, l.OK = v, true
+	}
+	return nil
+}
+
+// attachmentList decodes attachments: an array (elements that are not objects skipped) or a
+// single object.
+type attachmentList []attachment
+
+func (l *attachmentList) UnmarshalJSON(b []byte) error {
+	var elems []json.RawMessage
+	if len(b) > 0 && b[0] == '{' {
+		elems = []json.RawMessage{b}
+	} else if err := json.Unmarshal(b, &elems); err != nil {
+		return nil
+	}
+	for _, e := range elems {
+		var a attachment
+		if len(e) > 0 && e[0] == '{' && json.Unmarshal(e, &a) == nil {
+			*l = append(*l, a)
+		}
+	}
+	return nil
+}
+
 type attachment struct {
-	Type    string          `json:"type"`
+	Type    flexString      `json:"type"`
 	Payload json.RawMessage `json:"payload"`
 }
 
@@ -142,7 +175,7 @@ func attachments(in []attachment) []store.Attachment {
 		if u == "" {
 			u = p.StoryMediaURL
 		}
-		typ := a.Type
+		typ := string(a.Type)
 		if typ == "" {
 			typ = "unknown"
 		}

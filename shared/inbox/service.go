@@ -307,6 +307,7 @@ func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (strin
 		return "", err
 	}
 	s.log.WarnContext(ctx, "event of an unknown shape kept", "kind", env.Kind, "account_id", env.AccountID, "id", id)
+	s.emitMetric("UnknownEvents", env)
 	return outcomeKept, nil
 }
 
