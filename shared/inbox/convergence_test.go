@@ -150,8 +150,8 @@ func checkScenario(t *testing.T, f *fixture) {
 			count++
 		}
 	}
-	if count != 14 {
-		t.Errorf("%d messages, want 14 (one per mid)", count)
+	if count != 15 {
+		t.Errorf("%d messages, want 15 (one per mid, and C's referral entry)", count)
 	}
 	emojis := func(m api.MessageJSON) string {
 		var e []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/iginbox/iginbox/shared/envelope"
@@ -58,7 +59,7 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 		contact.CreatedAt = now
 	}
 	tx := s.store.NewTx()
-	msg.ConversationID = s.place(tx, st.Channel, &contact, msg.TimestampMS, msg.Direction == store.DirectionIncoming, now)
+	msg.ConversationID = s.place(tx, st.Channel, &contact, msg.TimestampMS, msg.Direction == store.DirectionIncoming, nil, now)
 	msg.CreatedAt = now
 	rec := st.MID
 	if rec.Deleted {
@@ -135,7 +136,9 @@ func eraseContent(m *store.Message) {
 //   - for an echo, the last conversation even when resolved (our own replies do not reopen);
 //   - with lock_to_single_conversation, the last conversation, reopened;
 //   - otherwise a new conversation.
-func (s *Service) place(tx *store.Tx, ch store.Channel, c *store.Contact, ts int64, incoming bool, now time.Time) string {
+//
+// ref, when not nil, also becomes the conversation's referral.
+func (s *Service) place(tx *store.Tx, ch store.Channel, c *store.Contact, ts int64, incoming bool, ref *store.Referral, now time.Time) string {
 	var (
 		id     string
 		reopen bool
@@ -163,7 +166,7 @@ func (s *Service) place(tx *store.Tx, ch store.Channel, c *store.Contact, ts int
 		c.ConvLastActivityMS, c.ConvLastIncomingMS = conv.LastActivityMS, conv.LastIncomingMS
 		return id
 	}
-	change := store.ConversationChange{ID: id}
+	change := store.ConversationChange{ID: id, Referral: ref}
 	if reopen {
 		change.Status = store.StatusOpen
 	}
@@ -358,32 +361,47 @@ func (s *Service) read(ctx context.Context, env envelope.Envelope) (string, erro
 	return outcomeUpdated, nil
 }
 
-// referral records an ig.me / ad referral into an existing thread on the contact and on its
-// open conversation (a conversation opened later starts with the contact's referral).
+// referral records an ig.me link or ad referral into a thread: an entry in the conversation
+// (kind "referral", no mid; the customer opening the thread joins or starts a conversation
+// like a message does), and, when it is the latest, the referral of the contact and of that
+// conversation (a conversation opened later starts with the contact's referral). A per-mid
+// record under a key derived from the event keeps the entry once, whatever the order.
 func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) (string, error) {
-	st, err := s.store.LoadEventState(ctx, env.AccountID, env.ContactID, "")
+	ref := referral(it.Referral, env.Timestamp)
+	entryKey := "referral." + store.HashID("referral", env.AccountID, env.ContactID, strconv.FormatInt(env.Timestamp, 10), ref.Raw)
+	st, err := s.store.LoadEventState(ctx, env.AccountID, env.ContactID, entryKey)
 	if err != nil {
 		return "", err
 	}
 	if !st.Active() {
 		return s.inactiveAccount(ctx, env, st)
 	}
-	ref := referral(it.Referral, env.Timestamp)
+	if st.MID.Stored() {
+		return outcomeDuplicate, nil
+	}
 	c := st.Contact
-	if cur := c.Referral; cur != nil && (cur.MS > ref.MS || (cur.MS == ref.MS && cur.Raw >= ref.Raw)) {
-		return outcomeUnchanged, nil
-	}
+	now := s.now().UTC()
 	if c.Ver == 0 {
-		c.CreatedAt = s.now().UTC()
+		c.CreatedAt = now
 	}
-	c.Referral = ref
+	var convRef *store.Referral
+	if cur := c.Referral; cur == nil || cur.MS < ref.MS || (cur.MS == ref.MS && cur.Raw < ref.Raw) {
+		c.Referral, convRef = ref, ref
+	}
 	tx := s.store.NewTx()
-	if c.OpenConversationID != "" {
-		tx.UpdateConversation(store.ConversationChange{ID: c.OpenConversationID, Referral: ref})
+	entry := store.Message{
+		ID: MessageID(env.AccountID, entryKey), ChannelID: env.AccountID, ContactIGSID: env.ContactID,
+		Kind: store.KindReferral, Direction: store.DirectionIncoming, Status: store.MessageReceived,
+		Referral: ref, TimestampMS: env.Timestamp, CreatedAt: now, StoredSK: store.MessageSK(env.Timestamp, entryKey),
 	}
+	entry.ConversationID = s.place(tx, st.Channel, &c, env.Timestamp, true, convRef, now)
+	rec := st.MID
+	rec.ConversationID, rec.MessageSK = entry.ConversationID, entry.SK()
+	tx.PutMessage(entry)
+	tx.PutMID(rec)
 	tx.PutContact(c)
 	if err := s.store.Commit(ctx, tx); err != nil {
 		return "", err
 	}
-	return outcomeUpdated, nil
+	return outcomeStored, nil
 }

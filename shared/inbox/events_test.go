@@ -454,8 +454,22 @@ func TestPostbackAndReferral(t *testing.T) {
 			if got.Referral == nil || got.Referral.Ref != "summer" || got.Referral.Source != "SHORTLINK" {
 				t.Errorf("conversation referral %+v", got.Referral)
 			}
-			if n := len(f.messages(conv.ID)); n != 1 {
-				t.Errorf("%d messages", n)
+			// One entry per referral event (kind referral, no mid), besides the message.
+			msgs := f.messages(conv.ID)
+			refs := 0
+			for _, m := range msgs {
+				if m.Kind == "referral" {
+					refs++
+					if m.MID != "" || m.Text != "" || !strings.Contains(string(m.Referral), `"SHORTLINK"`) {
+						t.Errorf("referral entry %+v", m)
+					}
+				}
+			}
+			if refs != len(tc.items)-1 || len(msgs) != len(tc.items) {
+				t.Errorf("%d messages, %d referral entries: %+v", len(msgs), refs, msgs)
+			}
+			if conv.UnreadCount == nil || *conv.UnreadCount != 1 {
+				t.Errorf("unread_count %v: referral entries are not unread messages", conv.UnreadCount)
 			}
 		})
 	}

@@ -28,6 +28,9 @@ const (
 	StatusResolved = "resolved"
 )
 
+// KindReferral marks a conversation entry that records a referral event.
+const KindReferral = "referral"
+
 // Message directions and statuses.
 const (
 	DirectionIncoming = "incoming"
@@ -138,11 +141,14 @@ type SendError struct {
 
 // Message is one Instagram message (one mid) of a conversation.
 type Message struct {
-	ID                string       `dynamodbav:"id"`
-	ConversationID    string       `dynamodbav:"conversation_id"`
-	ChannelID         string       `dynamodbav:"channel_id"`
-	ContactIGSID      string       `dynamodbav:"contact_igsid"`
-	MID               string       `dynamodbav:"mid,omitempty"`
+	ID             string `dynamodbav:"id"`
+	ConversationID string `dynamodbav:"conversation_id"`
+	ChannelID      string `dynamodbav:"channel_id"`
+	ContactIGSID   string `dynamodbav:"contact_igsid"`
+	MID            string `dynamodbav:"mid,omitempty"`
+	// Kind is empty for messages; KindReferral for a referral entry (an ig.me link or ad
+	// opened the thread: no mid, no text, Referral set).
+	Kind              string       `dynamodbav:"kind,omitempty"`
 	Direction         string       `dynamodbav:"direction"`
 	Echo              bool         `dynamodbav:"echo"`
 	Text              string       `dynamodbav:"text,omitempty"`

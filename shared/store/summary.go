@@ -21,7 +21,8 @@ type ConversationSummary struct {
 	// Last is the conversation's newest message (Meta time, then mid; a queued reply counts),
 	// nil when it has none.
 	Last *Message
-	// Unread counts the incoming messages, not unsent, after the business's read mark.
+	// Unread counts the incoming messages (not unsent, not referral entries) after the
+	// business's read mark.
 	Unread int
 }
 
@@ -43,7 +44,9 @@ func (s *Store) SummarizeConversation(ctx context.Context, c Conversation) (Conv
 	pk, _ := conversationKey(c.ID)
 	expr, err := expression.NewBuilder().
 		WithKeyCondition(expression.Key("pk").Equal(expression.Value(pk)).And(expression.Key("sk").GreaterThanEqual(expression.Value(unreadFrom(c.ReadMS))))).
-		WithFilter(expression.Name("direction").Equal(expression.Value(DirectionIncoming)).And(expression.Name("deleted").NotEqual(expression.Value(true)))).
+		WithFilter(expression.Name("direction").Equal(expression.Value(DirectionIncoming)).
+			And(expression.Name("deleted").NotEqual(expression.Value(true))).
+			And(expression.AttributeNotExists(expression.Name("kind")))).
 		Build()
 	if err != nil {
 		return sum, fmt.Errorf("count unread %s: %w", c.ID, err)

@@ -89,6 +89,7 @@ type Conversation struct {
 // the type of its first attachment, if any; an unsent message shows deleted and no text.
 type LastMessage struct {
 	ID         string `json:"id"`
+	Kind       string `json:"kind,omitempty"`
 	Direction  string `json:"direction"`
 	Text       string `json:"text,omitempty"`
 	Attachment string `json:"attachment,omitempty"`
@@ -101,7 +102,7 @@ func (c Conversation) WithSummary(sum store.ConversationSummary) Conversation {
 	n := sum.Unread
 	c.UnreadCount = &n
 	if m := sum.Last; m != nil {
-		c.LastMessage = &LastMessage{ID: m.ID, Direction: m.Direction, Text: m.Text, Deleted: m.Deleted, Timestamp: MetaTime(m.TimestampMS)}
+		c.LastMessage = &LastMessage{ID: m.ID, Kind: m.Kind, Direction: m.Direction, Text: m.Text, Deleted: m.Deleted, Timestamp: MetaTime(m.TimestampMS)}
 		if len(m.Attachments) > 0 {
 			c.LastMessage.Attachment = m.Attachments[0].Type
 		}
@@ -175,13 +176,15 @@ type MessageError struct {
 	Message string `json:"message"`
 }
 
-// Message is a message as the API shows it. MID is absent until Meta gave one (a queued or
-// failed reply part). Echo: an outgoing message learnt from its webhook echo (sent from the
+// Message is a message as the API shows it. Kind is "referral" for the entry of a referral
+// event (an ig.me link or ad opened the thread: no mid, no text), absent for messages. MID is
+// absent until Meta gave one (a queued or failed reply part). Echo: an outgoing message learnt from its webhook echo (sent from the
 // Instagram app, or by another tool), not sent through this API. Postback, QuickReply,
 // Referral and Edits are present when the message has them; Referral holds every field Meta
 // sent (ref, source, type, ad_id, ads_context_data...).
 type Message struct {
 	ID          string          `json:"id"`
+	Kind        string          `json:"kind,omitempty"`
 	MID         string          `json:"mid,omitempty"`
 	Direction   string          `json:"direction"`
 	Echo        bool            `json:"echo"`
@@ -235,7 +238,7 @@ func NewConversation(c store.Conversation, contact store.Contact) Conversation {
 // outgoing message at or before it reads "read" (a failed one stays failed).
 func NewMessage(m store.Message, readWatermarkMS int64) Message {
 	out := Message{
-		ID: m.ID, MID: m.MID, Direction: m.Direction, Echo: m.Echo, Text: m.Text,
+		ID: m.ID, Kind: m.Kind, MID: m.MID, Direction: m.Direction, Echo: m.Echo, Text: m.Text,
 		Attachments: make([]Attachment, 0, len(m.Attachments)),
 		Reactions:   make([]Reaction, 0, len(m.Reactions)),
 		Status:      m.Status, Deleted: m.Deleted, Unsupported: m.Unsupported,
