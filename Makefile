@@ -17,8 +17,8 @@ REPLAY_ARGS  ?=
 LOAD_ARGS    ?=
 
 .PHONY: help
-help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+help: ## list the targets (this text)
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):[^#]*## (.*)$$/\1\t\2/' | awk -F'\t' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(TOOLS_STAMP): local/tools/package.json local/tools/package-lock.json
 	@echo "installing the emulators (npm ci in local/tools: DynamoDB Local, fauxqs)"
@@ -55,7 +55,7 @@ test-short: tools ## like test, without the end-to-end make dev test
 	$(GO) run ./cmd/testenv -- $(GO) test -race -short ./...
 
 .PHONY: dev
-dev: tools ## run the whole stack locally on 127.0.0.1:PORT (3000) until Ctrl-C
+dev: tools ## run the whole stack locally on 127.0.0.1:$PORT (default 3000) until Ctrl-C
 	@echo "building the local stack (cmd/devstack)"
 	@$(GO) build -o .dev/bin/devstack ./cmd/devstack
 	exec .dev/bin/devstack
@@ -87,7 +87,7 @@ fuzz: ## run every Fuzz target for FUZZTIME each (default 15s)
 	done
 
 .PHONY: deploy
-deploy: ## sam build && sam deploy --config-env $(ENV) (first time: SAM_DEPLOY_FLAGS=--guided)
+deploy: ## sam build and sam deploy --config-env ENV (ENV=dev or prod, default dev; first time SAM_DEPLOY_FLAGS=--guided)
 	sam build --config-env $(ENV)
 	sam deploy --config-env $(ENV) $(SAM_DEPLOY_FLAGS)
 
@@ -110,7 +110,8 @@ FN           ?=
 EVENT        ?=
 .PHONY: invoke
 invoke: tools ## run one function's bootstrap with an event, like sam local invoke (FN=webhook EVENT=events/apigw/webhook-verify.json)
-	@if [ -z "$(FN)" ] || [ -z "$(EVENT)" ]; then echo "usage: make invoke FN=<webhook|processor|api|oauth|refresher> EVENT=events/<file>"; exit 2; fi
+	@if [ -z "$(FN)" ] || [ -z "$(EVENT)" ]; then echo "usage: make invoke FN=<webhook|processor|api|oauth|refresher> EVENT=events/<file>"; \
+	  echo "  FN=processor stores events only for a connected channel: run it against a running make dev (export its banner's AWS_ENDPOINT_URL_* lines)"; exit 2; fi
 	$(GO) run ./cmd/invoke -fn '$(FN)' -event '$(EVENT)'
 
 .PHONY: load

@@ -81,6 +81,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return fail(stderr, exitFunction, err)
 	}
+	if f.Name() == "processor" && getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
+		fmt.Fprintln(stderr, "invoke: note: the processor stores webhook events only for a connected channel, and these"+
+			" private emulators hold none, so it will log \"event for an account with no connected channel ignored\"."+
+			" To see events stored, run `make dev` (it connects the dev channel 17841400000000001 of the events/ fixtures)"+
+			" and export the AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS lines of its banner first.")
+	}
 	defer stopEmulators()
 	awsCfg, err := emulator.AWSConfig(ctx)
 	if err != nil {

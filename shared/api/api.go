@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -78,6 +80,8 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// Allow lists the methods of the path, for a 405 (sent as the Allow header).
+	Allow string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -126,29 +130,45 @@ func (s *Server) HandlePublic(method, pattern string, h HandlerFunc) {
 
 func split(p string) []string { return strings.Split(strings.Trim(p, "/"), "/") }
 
+// params matches the path segments against the route's pattern and returns its parameters.
+func (rt route) params(segs []string) (map[string]string, bool) {
+	if len(rt.segments) != len(segs) {
+		return nil, false
+	}
+	params := map[string]string{}
+	for i, p := range rt.segments {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if segs[i] == "" {
+				return nil, false
+			}
+			params[p[1:len(p)-1]] = segs[i]
+			continue
+		}
+		if p != segs[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+// allowed lists the methods routed for path, sorted.
+func (s *Server) allowed(path string) []string {
+	segs := split(path)
+	var out []string
+	for _, rt := range s.routes {
+		if _, ok := rt.params(segs); ok && !slices.Contains(out, rt.method) {
+			out = append(out, rt.method)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (s *Server) match(method, path string) (*route, map[string]string, bool) {
 	segs := split(path)
 	pathFound := false
 	for _, rt := range s.routes {
-		if len(rt.segments) != len(segs) {
-			continue
-		}
-		params := map[string]string{}
-		ok := true
-		for i, p := range rt.segments {
-			if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
-				if segs[i] == "" {
-					ok = false
-					break
-				}
-				params[p[1:len(p)-1]] = segs[i]
-				continue
-			}
-			if p != segs[i] {
-				ok = false
-				break
-			}
-		}
+		params, ok := rt.params(segs)
 		if !ok {
 			continue
 		}
@@ -182,6 +202,12 @@ func (s *Server) HandleRequest(ctx context.Context, ev events.APIGatewayV2HTTPRe
 		}
 		status = ae.Status
 		resp = Response{Status: ae.Status, Body: map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}}}
+		out := encode(resp)
+		if ae.Allow != "" {
+			out.Headers["Allow"] = ae.Allow
+		}
+		s.log.InfoContext(ctx, "api request", "method", method, "path", path, "status", status)
+		return out, nil
 	}
 	if err == nil && method == http.MethodGet && status == http.StatusOK {
 		return s.encodeConditional(ctx, resp, headers["if-none-match"], method, path, keyID), nil
@@ -240,7 +266,9 @@ func (s *Server) serve(ctx context.Context, method, path string, headers map[str
 	}
 	if rt == nil {
 		if pathFound {
-			return Response{}, p.KeyID, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", method, path)
+			e := Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", method, path)
+			e.Allow = strings.Join(s.allowed(path), ", ")
+			return Response{}, p.KeyID, e
 		}
 		return Response{}, p.KeyID, Errorf(http.StatusNotFound, "not_found", "no route for %s %s", method, path)
 	}
