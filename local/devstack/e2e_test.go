@@ -240,7 +240,8 @@ func rewriteFixtures(t *testing.T, files []string) []byte {
 }
 
 // normalize returns the canonical JSON of the snapshot's conversations whose contact keep
-// accepts (renamed to what it returns), without conversation and message ids and with
+// accepts (renamed to what it returns), without conversation and message ids (the last
+// message's too) and with
 // otherMIDSuffix removed from mids.
 func normalize(t *testing.T, sn snapshot, keep func(igsid string) (string, bool)) string {
 	t.Helper()
@@ -293,9 +294,9 @@ func checkFixtureState(t *testing.T, snap snapshot) {
 		messages                   int
 		lastActivity, lastIncoming string
 	}{
-		"1287461239847612": {22, "2025-11-22T09:00:00.043Z", "2025-11-22T09:00:00.043Z"},
-		"7712093845120987": {2, "2025-11-22T09:00:00.042Z", "2025-11-22T09:00:00.041Z"}, // the echo is not incoming
-		"4409182736450192": {1, "2025-11-22T09:00:00.046Z", "2025-11-22T09:00:00.046Z"}, // standby
+		"1287461239847612": {23, "2025-11-22T09:00:00.043Z", "2025-11-22T09:00:00.043Z"}, // 22 messages and the referral entry
+		"7712093845120987": {2, "2025-11-22T09:00:00.042Z", "2025-11-22T09:00:00.041Z"},  // the echo is not incoming
+		"4409182736450192": {1, "2025-11-22T09:00:00.046Z", "2025-11-22T09:00:00.046Z"},  // standby
 	}
 	if len(snap.Convs) != len(wantConvs) {
 		t.Errorf("%d conversations, want %d", len(snap.Convs), len(wantConvs))
@@ -332,10 +333,18 @@ func checkFixtureState(t *testing.T, snap snapshot) {
 		}
 	}
 	mids := map[string]int{}
+	referrals := 0
 	for _, c := range snap.Convs {
 		for _, m := range c.Messages {
+			if m.Kind == "referral" { // an event entry, without mid
+				referrals++
+				continue
+			}
 			mids[m.MID]++
 		}
+	}
+	if referrals != 1 {
+		t.Errorf("%d referral entries, want 1 (referral.json)", referrals)
 	}
 	for mid, n := range mids { // one stored message per mid
 		if n != 1 {
