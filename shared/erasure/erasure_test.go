@@ -177,6 +177,18 @@ func unsend(from, to, mid string) map[string]any {
 		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1), "message": map[string]any{"mid": mid, "is_deleted": true}}
 }
 
+func edit(from, to, mid, text string) map[string]any {
+	seq++
+	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
+		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq), "message_edit": map[string]any{"mid": mid, "text": text, "num_edit": 1}}
+}
+
+func referral(from, to, ref string) map[string]any {
+	seq++
+	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
+		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq), "referral": map[string]any{"ref": ref, "source": "ADS", "type": "OPEN_THREAD"}}
+}
+
 func strange(from, to string) map[string]any {
 	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
 		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1), "brand_new_kind": map[string]any{"x": "\U0001F602"}}
@@ -217,6 +229,9 @@ func (w *world) seedA(t *testing.T) {
 		reaction(custX, acctA, "mA-orphan-react"),
 		strange(custX, acctA),
 		msg(custY, acctA, "mA-y-1", "hi from Y", false),
+		edit(custX, acctA, "mA-x-2", "second from X, edited"),
+		edit(custX, acctA, "mA-orphan-edit", "orphan edit from X"),
+		referral(custX, acctA, "ad from X"),
 	)
 	// A body with events of both accounts.
 	w.deliverEntries(t, map[string][]map[string]any{
@@ -296,7 +311,7 @@ func TestPurgeAccountRemovesEverythingAndOnlyIt(t *testing.T) {
 	if err != nil || r.Status != store.DeletionCompleted || r.CompletedAt.IsZero() || r.Deleted[store.KindMessage] < 11 ||
 		r.Deleted[store.KindConversation] != 2 || r.Deleted[store.KindContact] != 2 || r.Deleted[store.KindChannel] != 1 ||
 		r.Deleted[store.KindArchivedBody] < 4 || r.Deleted[store.KindUnknownEvent] != 1 || r.Deleted[store.KindIdempotency] != 1 ||
-		r.Deleted[store.KindPendingSend] != 1 || r.Deleted[store.KindMIDTombstones] != 2 {
+		r.Deleted[store.KindPendingSend] != 1 || r.Deleted[store.KindMIDTombstones] != 3 {
 		t.Errorf("request after the purge: %+v %v", r, err)
 	}
 	// Account B keeps everything but the body it shared with A (and B's reference to it).

@@ -195,7 +195,7 @@ func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string)
 		return outcomeUnchanged, nil
 	}
 	rec.Deleted, rec.DeletedMS = true, env.Timestamp
-	rec.Edits = nil // the content goes, edits included
+	rec.Edits, rec.EditedBy = nil, "" // the content goes, edits included
 	tx := s.store.NewTx()
 	if rec.Stored() {
 		tx.EraseMessage(rec.ConversationID, rec.MessageSK)
@@ -249,8 +249,11 @@ func (s *Service) edit(ctx context.Context, env envelope.Envelope, it item) (str
 			msg.ApplyEdits(msg.OriginalText(), edits)
 			tx.SetMessageText(rec.ConversationID, rec.MessageSK, msg.Text, msg.Edits)
 		}
-	} else if rec.TTL == 0 {
-		rec.TTL = s.now().Add(s.cfg.TombstoneTTL).Unix()
+	} else {
+		rec.EditedBy = env.ContactID
+		if rec.TTL == 0 {
+			rec.TTL = s.now().Add(s.cfg.TombstoneTTL).Unix()
+		}
 	}
 	tx.PutMID(rec)
 	if err := s.store.Commit(ctx, tx); err != nil {
@@ -376,8 +379,8 @@ func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) 
 	if !st.Active() {
 		return s.inactiveAccount(ctx, env, st)
 	}
-	if st.MID.Stored() {
-		return outcomeDuplicate, nil
+	if st.MID.Stored() || st.MID.Erased {
+		return outcomeDuplicate, nil // kept already, or erased with its contact
 	}
 	c := st.Contact
 	now := s.now().UTC()
@@ -390,9 +393,11 @@ func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) 
 	}
 	tx := s.store.NewTx()
 	entry := store.Message{
-		ID: MessageID(env.AccountID, entryKey), ChannelID: env.AccountID, ContactIGSID: env.ContactID,
+		// The entry's mid attribute is its record's key, so that erasing the conversation
+		// reaches the record like any message's; the API does not show it.
+		ID: MessageID(env.AccountID, entryKey), MID: entryKey, ChannelID: env.AccountID, ContactIGSID: env.ContactID,
 		Kind: store.KindReferral, Direction: store.DirectionIncoming, Status: store.MessageReceived,
-		Referral: ref, TimestampMS: env.Timestamp, CreatedAt: now, StoredSK: store.MessageSK(env.Timestamp, entryKey),
+		Referral: ref, TimestampMS: env.Timestamp, CreatedAt: now,
 	}
 	entry.ConversationID = s.place(tx, st.Channel, &c, env.Timestamp, true, convRef, now)
 	rec := st.MID

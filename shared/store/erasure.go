@@ -718,13 +718,27 @@ func (s *Store) EraseContactStep(ctx context.Context, accountID, igsid string, c
 	return st.result(st.found == 0), nil
 }
 
-// eraseEarlyReactions removes the contact's reactions kept on per-mid records whose message
-// never arrived (gsi1 MIDS#<account>, filtered on the reactor).
+// eraseEarlyReactions removes the contact's reactions, and the edits the contact made, kept on
+// per-mid records whose message never arrived (gsi1 MIDS#<account>, filtered on the reactor
+// or on edited_by).
 func (s *Store) eraseEarlyReactions(ctx context.Context, accountID, igsid string, st *stepState) error {
 	reactor := expression.Name("reactions").AppendName(expression.Name(igsid))
+	if err := s.eraseEarly(ctx, accountID, st, expression.AttributeExists(reactor), expression.Remove(reactor)); err != nil {
+		return fmt.Errorf("erase early reactions: %w", err)
+	}
+	editedBy := expression.Name("edited_by").Equal(expression.Value(igsid))
+	if err := s.eraseEarly(ctx, accountID, st, editedBy, expression.Remove(expression.Name("edits")).Remove(expression.Name("edited_by"))); err != nil {
+		return fmt.Errorf("erase early edits: %w", err)
+	}
+	return nil
+}
+
+// eraseEarly applies remove (plus a version bump) to the per-mid records without a message
+// that match cond.
+func (s *Store) eraseEarly(ctx context.Context, accountID string, st *stepState, cond expression.ConditionBuilder, remove expression.UpdateBuilder) error {
 	expr, err := expression.NewBuilder().
 		WithKeyCondition(expression.Key("gsi1pk").Equal(expression.Value(orphanMIDsPK(accountID)))).
-		WithFilter(expression.AttributeExists(reactor)).
+		WithFilter(cond).
 		WithProjection(expression.NamesList(expression.Name("pk"), expression.Name("sk"))).Build()
 	if err != nil {
 		return err
@@ -738,12 +752,12 @@ func (s *Store) eraseEarlyReactions(ctx context.Context, accountID, igsid string
 		st.calls.Add(1)
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("query early reactions: %w", err)
+			return fmt.Errorf("query: %w", err)
 		}
 		for _, it := range page.Items {
 			upd, err := expression.NewBuilder().
-				WithUpdate(expression.Remove(reactor).Add(expression.Name("ver"), expression.Value(1))).
-				WithCondition(expression.AttributeExists(reactor)).Build()
+				WithUpdate(remove.Add(expression.Name("ver"), expression.Value(1))).
+				WithCondition(cond).Build()
 			if err != nil {
 				return err
 			}
@@ -757,7 +771,7 @@ func (s *Store) eraseEarlyReactions(ctx context.Context, accountID, igsid string
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("erase early reaction: %w", err)
+				return fmt.Errorf("update: %w", err)
 			}
 			st.found++
 			st.deleted[KindMIDTombstones]++

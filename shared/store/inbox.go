@@ -268,6 +268,9 @@ type MIDRecord struct {
 	// Edits are the message_edit events of the mid (sorted by num_edit), kept so that edits
 	// converge whatever the order, also before their message; dropped by an unsend.
 	Edits []Edit `dynamodbav:"edits,omitempty"`
+	// EditedBy is the contact whose edits are kept while the message is not stored (so that
+	// erasing the contact reaches them).
+	EditedBy string `dynamodbav:"edited_by,omitempty"`
 	// Erased: the message of this mid was erased with its contact; the content-free record
 	// stays until TTL so that a late redelivery stores nothing.
 	Erased bool `dynamodbav:"erased,omitempty"`

@@ -254,6 +254,9 @@ func NewMessage(m store.Message, readWatermarkMS int64) Message {
 		}
 		out.Reactions = append(out.Reactions, Reaction{Reaction: r.Reaction, Emoji: r.Emoji, By: by})
 	}
+	if m.Kind != "" {
+		out.MID = "" // an entry's mid is internal (the key of its record)
+	}
 	if !m.Deleted && (m.Postback || m.PostbackPayload != "") {
 		out.Postback = &Postback{Title: m.Text, Payload: m.PostbackPayload}
 	}
