@@ -178,15 +178,13 @@ func unsend(from, to, mid string) map[string]any {
 }
 
 func edit(from, to, mid, text string) map[string]any {
-	seq++
 	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
-		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq), "message_edit": map[string]any{"mid": mid, "text": text, "num_edit": 1}}
+		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1), "message_edit": map[string]any{"mid": mid, "text": text, "num_edit": 1}}
 }
 
 func referral(from, to, ref string) map[string]any {
-	seq++
 	return map[string]any{"sender": map[string]any{"id": from}, "recipient": map[string]any{"id": to},
-		"timestamp": time.Now().UnixMilli() - 60_000 + int64(seq), "referral": map[string]any{"ref": ref, "source": "ADS", "type": "OPEN_THREAD"}}
+		"timestamp": time.Now().UnixMilli() - 60_000 + seq.Add(1), "referral": map[string]any{"ref": ref, "source": "ADS", "type": "OPEN_THREAD"}}
 }
 
 func strange(from, to string) map[string]any {
