@@ -64,6 +64,7 @@ func TestEveryEventFileIsValid(t *testing.T) {
 		"hostile":  checkHostile,
 		"sqs":      checkSQS,
 		"schedule": checkSchedule,
+		"dynamodb": checkDynamoDB,
 	}
 	counts := map[string]int{}
 	err = filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
@@ -79,7 +80,7 @@ func TestEveryEventFileIsValid(t *testing.T) {
 		folder := strings.Split(filepath.ToSlash(path), "/")[0]
 		check, ok := checks[folder]
 		if !ok || filepath.Ext(path) != ".json" {
-			t.Errorf("%s: no check for this file (folders: apigw, meta, hostile, sqs, schedule; *.json only)", path)
+			t.Errorf("%s: no check for this file (folders: apigw, meta, hostile, sqs, schedule, dynamodb; *.json only)", path)
 			return nil
 		}
 		counts[folder]++
@@ -254,5 +255,33 @@ func checkSchedule(t *testing.T, b []byte) {
 	}
 	if !json.Valid(ev.Detail) {
 		t.Errorf("detail is not JSON")
+	}
+}
+
+// checkDynamoDB: a stream event as the publisher receives it (keys pk/sk, both images of a
+// NEW_AND_OLD_IMAGES stream, distinct increasing sequence numbers).
+func checkDynamoDB(t *testing.T, b []byte) {
+	var ev lambdaevents.DynamoDBEvent
+	strict(t, b, &ev)
+	if len(ev.Records) == 0 || len(ev.Records) > 100 {
+		t.Fatalf("%d records, want 1..100 (the publisher's batch size)", len(ev.Records))
+	}
+	prev := ""
+	for i, r := range ev.Records {
+		c := r.Change
+		if r.EventSource != "aws:dynamodb" || r.EventID == "" || c.StreamViewType != "NEW_AND_OLD_IMAGES" {
+			t.Errorf("record %d: source %q, id %q, view %q", i, r.EventSource, r.EventID, c.StreamViewType)
+		}
+		if c.Keys["pk"].DataType() != lambdaevents.DataTypeString || c.Keys["sk"].DataType() != lambdaevents.DataTypeString {
+			t.Errorf("record %d: keys %v", i, c.Keys)
+		}
+		if len(c.SequenceNumber) != len(prev) && prev != "" || c.SequenceNumber <= prev {
+			t.Errorf("record %d: sequence number %q after %q", i, c.SequenceNumber, prev)
+		}
+		prev = c.SequenceNumber
+		wantNew, wantOld := r.EventName != "REMOVE", r.EventName != "INSERT"
+		if (c.NewImage != nil) != wantNew || (c.OldImage != nil) != wantOld {
+			t.Errorf("record %d (%s): images new=%t old=%t", i, r.EventName, c.NewImage != nil, c.OldImage != nil)
+		}
 	}
 }

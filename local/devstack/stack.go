@@ -21,7 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+
 	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/eventbus"
 	"github.com/iginbox/iginbox/local/localrun"
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
@@ -140,6 +144,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 		}
 	}
 
+	bus, err := StartEventBus(root, cfg.Getenv("LOCAL_EVENTS_URL"), log)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, bus.Stop)
+
 	resolver := &samtemplate.Resolver{Template: tmpl, Params: localrun.ParamValues(params), Resource: localrun.Resources(tmpl, prov)}
 	// Secrets Manager has no local emulator: the stack serves the template's secret itself.
 	sec, err := localrun.StartSecrets(resolver)
@@ -147,7 +157,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 		return err
 	}
 	cleanups = append(cleanups, func() { _ = sec.Close() })
-	endpoints := append(emu.Env(), sec.Env()...)
+	endpoints := append(append(emu.Env(), sec.Env()...), bus.Env())
 	pools := map[string]*runtimeapi.Pool{}
 	var coldMu sync.Mutex
 	colds := map[string]time.Duration{}
@@ -201,8 +211,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	var (
 		routes    []Route
 		pollers   []*sqspoll.Poller
+		streams   []*StreamPoller
 		schedules = map[string]*Schedule{}
 	)
+	streamsClient := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(emu.DynamoDBURL) })
 	for _, f := range fns {
 		for _, e := range f.Events {
 			switch e.Type {
@@ -221,6 +233,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 						ReportBatchItemFailures: containsString(e.FunctionResponseTypes, "ReportBatchItemFailures"),
 					})
 				}
+			case samtemplate.EventDynamoDB:
+				sp, err := NewStreamPoller(f, e, prov, streamsClient, sq, pools[f.LogicalID], log)
+				if err != nil {
+					return err
+				}
+				streams = append(streams, sp)
 			case samtemplate.EventSchedule:
 				every, err := ParseSchedule(e.Schedule)
 				if err != nil {
@@ -241,6 +259,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 		wg.Add(1)
 		go func() { defer wg.Done(); p.Run(runCtx) }()
 	}
+	for _, sp := range streams {
+		wg.Add(1)
+		go func() { defer wg.Done(); sp.Run(runCtx) }()
+	}
 	for _, s := range schedules {
 		if s.Enabled() {
 			wg.Add(1)
@@ -249,7 +271,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	}
 
 	front := NewFront(routes, log)
-	front.Local = localHandler(schedules, log)
+	front.Local = localHandler(schedules, bus.EventsHandler(), log)
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	cleanups = append(cleanups, func() {
@@ -259,7 +281,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, onShutdown func()) (err
 	})
 
 	coldMu.Lock()
-	printBanner(out, base, front.Routes(), pollers, schedules, params, emu, prov, graphURL, colds)
+	printBanner(out, base, front.Routes(), pollers, streams, bus, schedules, params, emu, prov, graphURL, colds)
 	coldMu.Unlock()
 	step("ready: serving " + base)
 
@@ -377,9 +399,11 @@ func nonEmpty(v, def string) string {
 	return def
 }
 
-// localHandler serves /_local/...: schedule triggers, the connect landing page, health.
-func localHandler(schedules map[string]*Schedule, log *slog.Logger) http.Handler {
+// localHandler serves /_local/...: schedule triggers, the events of the local bus, the connect
+// landing page, health.
+func localHandler(schedules map[string]*Schedule, events http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /_local/events", events)
 	mux.HandleFunc("POST /_local/schedule/{function}", func(w http.ResponseWriter, r *http.Request) {
 		s, ok := schedules[r.PathValue("function")]
 		if !ok {
@@ -514,7 +538,7 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-func printBanner(out io.Writer, base string, routes []Route, pollers []*sqspoll.Poller, schedules map[string]*Schedule,
+func printBanner(out io.Writer, base string, routes []Route, pollers []*sqspoll.Poller, streams []*StreamPoller, bus *eventbus.Server, schedules map[string]*Schedule,
 	params map[string]ParamValue, emu *emulator.Stack, prov *samtemplate.Provisioned, graphURL string, colds map[string]time.Duration) {
 	var b strings.Builder
 	line := strings.Repeat("─", 72)
@@ -524,6 +548,7 @@ func printBanner(out io.Writer, base string, routes []Route, pollers []*sqspoll.
 	}
 	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "POST", "/_local/schedule/<FunctionLogicalId>", "fire a schedule now")
 	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "GET", "/_local/connected", "connect outcome as text")
+	fmt.Fprintf(&b, "  %-7s %-45s → %s\n", "GET", "/_local/events?detail_type=&since=", "events on the local bus, oldest first")
 	seen := map[string]bool{}
 	if len(pollers) > 0 {
 		fmt.Fprintf(&b, "\nsqs pollers:\n")
@@ -535,6 +560,13 @@ func printBanner(out io.Writer, base string, routes []Route, pollers []*sqspoll.
 			fmt.Fprintf(&b, "  %s ← %s (batch %d)\n", p.Function, p.QueueURL, p.BatchSize)
 		}
 	}
+	if len(streams) > 0 {
+		fmt.Fprintf(&b, "\nstream pollers:\n")
+		for _, p := range streams {
+			fmt.Fprintf(&b, "  %s ← %s (batch %d, window %s)\n", p.Function, p.StreamARN, p.BatchSize, p.BatchingWindow)
+		}
+	}
+	fmt.Fprintf(&b, "\nevent bus (EventBridge PutEvents): AWS_ENDPOINT_URL_EVENTBRIDGE=%s\n", bus.URL)
 	if len(schedules) > 0 {
 		fmt.Fprintf(&b, "\nschedules:\n")
 		for id, s := range schedules {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/local/emulator"
+	"github.com/iginbox/iginbox/local/eventbus"
 	"github.com/iginbox/iginbox/local/localrun"
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
@@ -110,7 +111,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return fail(stderr, exitFunction, err)
 	}
 	defer sec.Close()
-	env, err := localrun.FunctionEnv(resolver, f, append(endpoints.Env(), sec.Env()...), "")
+	// The publisher puts events on EventBridge: a local bus takes them, they are printed below.
+	schemas, err := eventbus.LoadSchemas(filepath.Join(root, "docs", "events"))
+	if err != nil {
+		return fail(stderr, exitFunction, err)
+	}
+	bus, err := eventbus.Start(eventbus.Options{Validate: schemas.Validate})
+	if err != nil {
+		return fail(stderr, exitFunction, err)
+	}
+	defer bus.Stop()
+	env, err := localrun.FunctionEnv(resolver, f, append(append(endpoints.Env(), sec.Env()...), bus.Env()), "")
 	if err != nil {
 		return fail(stderr, exitFunction, fmt.Errorf("environment of %s: %w", f.LogicalID, err))
 	}
@@ -137,6 +148,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return fail(stderr, exitFunction, fmt.Errorf("invoke %s: %w", f.LogicalID, err))
 	}
 	_, _ = stdout.Write(append(pretty(out), '\n'))
+	if evs := bus.Events("", time.Time{}); len(evs) > 0 {
+		fmt.Fprintf(stderr, "invoke: %d events put on the local bus:\n", len(evs))
+		for _, e := range evs {
+			fmt.Fprintf(stderr, "%s\n", mustJSON(e))
+		}
+	}
+	for _, err := range bus.SchemaErrors() {
+		fmt.Fprintf(stderr, "invoke: event does not match its schema: %v\n", err)
+	}
 	return exitOK
 }
 

@@ -39,6 +39,12 @@ func TestInvoke(t *testing.T) {
 			wantStderr: []string{"outcome=queued", "archive=archived"},
 		},
 		{
+			name:       "publisher puts the stream batch's events on the local bus",
+			args:       []string{"-fn", "publisher", "-event", "events/dynamodb/stream-batch.json"},
+			wantStdout: []string{`"batchItemFailures": []`},
+			wantStderr: []string{"3 events put on the local bus", `"detail-type":"message.received"`, `"detail-type":"conversation.status_changed"`},
+		},
+		{
 			name:       "function error exits 1",
 			args:       []string{"-fn", "processor", "-event", bad},
 			wantCode:   exitFunction,

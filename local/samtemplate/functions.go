@@ -12,6 +12,7 @@ const (
 	EventHTTPAPI  = "HttpApi"
 	EventSQS      = "SQS"
 	EventSchedule = "Schedule"
+	EventDynamoDB = "DynamoDB"
 )
 
 // Function is an AWS::Serverless::Function with the template's Globals.Function applied.
@@ -43,8 +44,15 @@ type Event struct {
 	Payload string // PayloadFormatVersion
 	// SQS
 	Queue                 any // usually Intrinsic{Fn::GetAtt [Queue, Arn]}
-	BatchSize             int
+	BatchSize             int // SQS and DynamoDB
 	FunctionResponseTypes []string
+	// DynamoDB (stream event source mapping)
+	Stream               any // usually Intrinsic{Fn::GetAtt [Table, StreamArn]}
+	StartingPosition     string
+	BatchingWindow       int // MaximumBatchingWindowInSeconds
+	BisectOnError        bool
+	MaxRetryAttempts     int // MaximumRetryAttempts (-1: until the record expires)
+	OnFailureDestination any // DestinationConfig.OnFailure.Destination
 	// Schedule
 	Schedule string // rate(...) or cron(...)
 	Enabled  *bool
@@ -135,6 +143,23 @@ func (t *Template) Function(id string) (Function, error) {
 			for _, frt := range asList(ep["FunctionResponseTypes"]) {
 				e.FunctionResponseTypes = append(e.FunctionResponseTypes, scalarString(frt))
 			}
+		case EventDynamoDB:
+			e.Stream = ep["Stream"]
+			e.StartingPosition = scalarString(ep["StartingPosition"])
+			e.BatchSize = toInt(ep["BatchSize"])
+			if e.BatchSize == 0 {
+				e.BatchSize = 100 // SAM's default for DynamoDB events
+			}
+			e.BatchingWindow = toInt(ep["MaximumBatchingWindowInSeconds"])
+			e.BisectOnError, _ = ep["BisectBatchOnFunctionError"].(bool)
+			e.MaxRetryAttempts = -1
+			if _, ok := ep["MaximumRetryAttempts"]; ok {
+				e.MaxRetryAttempts = toInt(ep["MaximumRetryAttempts"])
+			}
+			for _, frt := range asList(ep["FunctionResponseTypes"]) {
+				e.FunctionResponseTypes = append(e.FunctionResponseTypes, scalarString(frt))
+			}
+			e.OnFailureDestination = asMap(asMap(ep["DestinationConfig"])["OnFailure"])["Destination"]
 		case EventSchedule:
 			e.Schedule = scalarString(ep["Schedule"])
 			if v, ok := ep["Enabled"].(bool); ok {

@@ -230,6 +230,7 @@ type Provisioned struct {
 	Region    string
 	AccountID string
 	Tables    map[string]string    // logical id → table name
+	Streams   map[string]string    // table logical id → its stream ARN (tables with a stream)
 	Queues    map[string]QueueInfo // logical id → queue
 }
 
@@ -241,6 +242,10 @@ func (p *Provisioned) Resource(id, attr string) (string, error) {
 			return name, nil
 		case "Arn":
 			return fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s", p.Region, p.AccountID, name), nil
+		case "StreamArn":
+			if arn := p.Streams[id]; arn != "" {
+				return arn, nil
+			}
 		}
 		return "", fmt.Errorf("%w: %s.%s", ErrUnresolved, id, attr)
 	}
@@ -279,7 +284,7 @@ type ProvisionOptions struct {
 // Provision creates the template's tables (with TTL) and queues (dependencies first) on the
 // clients' endpoints. Existing tables and queues with the same names are reused.
 func Provision(ctx context.Context, db *dynamodb.Client, sq *sqs.Client, t *Template, o ProvisionOptions) (*Provisioned, error) {
-	p := &Provisioned{Region: "us-east-1", AccountID: "000000000000", Tables: map[string]string{}, Queues: map[string]QueueInfo{}}
+	p := &Provisioned{Region: "us-east-1", AccountID: "000000000000", Tables: map[string]string{}, Streams: map[string]string{}, Queues: map[string]QueueInfo{}}
 	r := &Resolver{Template: t, Params: o.Params, Resource: p.Resource}
 	stage, _ := r.Param("Stage")
 	if stage == "" {
@@ -305,10 +310,14 @@ func Provision(ctx context.Context, db *dynamodb.Client, sq *sqs.Client, t *Temp
 		if err != nil {
 			return nil, err
 		}
-		if err := createTable(ctx, db, def); err != nil {
+		streamARN, err := createTable(ctx, db, def)
+		if err != nil {
 			return nil, err
 		}
 		p.Tables[id] = name
+		if streamARN != "" {
+			p.Streams[id] = streamARN
+		}
 	}
 	order, err := t.Queues()
 	if err != nil {
@@ -317,6 +326,13 @@ func Provision(ctx context.Context, db *dynamodb.Client, sq *sqs.Client, t *Temp
 	want := map[string]bool{}
 	if o.Queues == nil {
 		for _, id := range order {
+			// A queue of a resource condition that is false (e.g. the events webhook's DLQ
+			// without EventsWebhookUrl) does not exist in the stack either.
+			if c, ok := t.Resources[id].Raw["Condition"].(string); ok {
+				if on, err := r.Condition(c); err == nil && !on {
+					continue
+				}
+			}
 			want[id] = true
 		}
 	} else {
@@ -359,12 +375,14 @@ func Provision(ctx context.Context, db *dynamodb.Client, sq *sqs.Client, t *Temp
 	return p, nil
 }
 
-func createTable(ctx context.Context, db *dynamodb.Client, def TableDefinition) error {
+// createTable creates the table (or reuses it) and returns its latest stream ARN ("" without
+// a stream).
+func createTable(ctx context.Context, db *dynamodb.Client, def TableDefinition) (string, error) {
 	name := aws.ToString(def.Create.TableName)
 	if _, err := db.CreateTable(ctx, def.Create); err != nil {
 		var inUse *ddbtypes.ResourceInUseException
 		if !errors.As(err, &inUse) {
-			return fmt.Errorf("create table %s: %w", name, err)
+			return "", fmt.Errorf("create table %s: %w", name, err)
 		}
 	}
 	if def.TTLAttribute != "" {
@@ -373,10 +391,17 @@ func createTable(ctx context.Context, db *dynamodb.Client, def TableDefinition) 
 			TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{AttributeName: aws.String(def.TTLAttribute), Enabled: aws.Bool(true)},
 		})
 		if err != nil && !strings.Contains(err.Error(), "already enabled") {
-			return fmt.Errorf("enable ttl on %s: %w", name, err)
+			return "", fmt.Errorf("enable ttl on %s: %w", name, err)
 		}
 	}
-	return nil
+	if def.Create.StreamSpecification == nil {
+		return "", nil
+	}
+	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("describe table %s: %w", name, err)
+	}
+	return aws.ToString(out.Table.LatestStreamArn), nil
 }
 
 func createQueue(ctx context.Context, sq *sqs.Client, def QueueDefinition) (QueueInfo, error) {

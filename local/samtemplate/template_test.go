@@ -3,6 +3,7 @@ package samtemplate_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,6 +116,14 @@ func TestTemplateFunctions(t *testing.T) {
 				switch e.Type {
 				case samtemplate.EventHTTPAPI, samtemplate.EventSQS, samtemplate.EventSchedule,
 					"ScheduleV2":
+				case samtemplate.EventDynamoDB:
+					// A stream consumer must not block its shard forever nor drop silently:
+					// partial batch failures, bounded retries, bisection and an on-failure
+					// destination.
+					if !slices.Contains(e.FunctionResponseTypes, "ReportBatchItemFailures") || !e.BisectOnError ||
+						e.MaxRetryAttempts < 0 || e.OnFailureDestination == nil {
+						t.Errorf("stream event %s: want ReportBatchItemFailures, BisectBatchOnFunctionError, MaximumRetryAttempts and an OnFailure destination", e.Name)
+					}
 				default:
 					t.Errorf("event %s has unexpected type %s", e.Name, e.Type)
 				}
@@ -272,6 +281,10 @@ func TestTemplateTable(t *testing.T) {
 	}
 	if ttl := mapOf(p["TimeToLiveSpecification"]); ttl["Enabled"] != true || ttl["AttributeName"] == "" {
 		t.Errorf("TimeToLiveSpecification = %v", ttl)
+	}
+	// The publisher needs the item before and after every change.
+	if v := mapOf(p["StreamSpecification"])["StreamViewType"]; v != "NEW_AND_OLD_IMAGES" {
+		t.Errorf("StreamSpecification.StreamViewType = %v, want NEW_AND_OLD_IMAGES", v)
 	}
 }
 

@@ -30,7 +30,10 @@ type Channel struct {
 	DisconnectedAt   time.Time `dynamodbav:"disconnected_at,omitempty"`
 	DisconnectReason string    `dynamodbav:"disconnect_reason,omitempty"`
 	ConnectedAt      time.Time `dynamodbav:"connected_at"`
-	UpdatedAt        time.Time `dynamodbav:"updated_at"`
+	// ReconnectedAt is set by every re-connect of an existing channel (connected_at keeps the
+	// first connection): the stream tells a re-connect from a token refresh by it.
+	ReconnectedAt time.Time `dynamodbav:"reconnected_at,omitempty"`
+	UpdatedAt     time.Time `dynamodbav:"updated_at"`
 }
 
 // Disconnected reports whether the channel was disconnected (deauthorized, disconnected

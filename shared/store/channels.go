@@ -98,6 +98,7 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 		Set(expression.Name("reauth_required"), expression.Value(false)).
 		Set(expression.Name("subscribed"), expression.Value(false)).
 		Set(expression.Name("updated_at"), expression.Value(now)).
+		Set(expression.Name("reconnected_at"), expression.Value(now)).
 		Set(expression.Name("gsi2pk"), expression.Value(tokenGSI2PK)).
 		Set(expression.Name("gsi2sk"), expression.Value(tokenSortKey(ch.TokenExpiresAt, ch.ID))).
 		Remove(expression.Name("reauth_reason")).
