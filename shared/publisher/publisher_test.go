@@ -222,12 +222,13 @@ func TestInboundConversationEvents(t *testing.T) {
 	}
 
 	// Resolve, then a profile change of the contact.
-	if _, err := w.st.SetConversationStatus(w.ctx, convID, store.StatusResolved); err != nil {
+	if _, err := w.st.SetConversationStatus(w.ctx, convID, store.StatusResolved, &store.Actor{KeyID: "k1", Name: "Ada (agent) 👩‍💼"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	evs = w.flush()
 	wantTypes(t, evs, publisher.ConversationStatusChanged)
-	if str(evs[0].Detail, "previous_status") != "open" || str(evs[0].Detail, "status") != "resolved" {
+	if str(evs[0].Detail, "previous_status") != "open" || str(evs[0].Detail, "status") != "resolved" ||
+		str(evs[0].Detail, "conversation", "status_changed_by", "name") != "Ada (agent) 👩‍💼" {
 		t.Fatalf("status change detail %v", evs[0].Detail)
 	}
 	c, err := w.st.GetContact(w.ctx, account, igsid)
