@@ -106,7 +106,7 @@ func TestStreamPollerPoisonRecordToOnFailureQueue(t *testing.T) {
 			poisonSeq = aws.ToString(r.Dynamodb.SequenceNumber)
 		}
 	}
-	if poisonSeq == "" || len(recs) != 4 {
+	if poisonSeq == "" || len(recs) < 4 {
 		t.Fatalf("%d records, poison %q", len(recs), poisonSeq)
 	}
 
