@@ -68,6 +68,9 @@ type rig struct {
 	token     string
 }
 
+// rigVisibility is the rig queue's visibility timeout in seconds.
+const rigVisibility = 3
+
 type rigOpts struct {
 	graphTimeout time.Duration
 	// maxReceives overrides the queue's maxReceiveCount (default maxReceives).
@@ -91,7 +94,10 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	})
 	r.st = store.New(db, testenv.Table(t, db))
 	r.sqs = testenv.SQS(t)
-	r.queues = testenv.FIFOQueues(t, r.sqs, 1, o.maxReceives)
+	// A visibility timeout of a few seconds: short enough for a quick suite, long enough that a
+	// batch slowed down by a busy machine (-race, parallel packages) is not received again while
+	// it is still being handled, which would count receives against healthy records.
+	r.queues = testenv.FIFOQueues(t, r.sqs, rigVisibility, o.maxReceives)
 	r.sqsFaults = &faultySender{next: r.sqs}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
