@@ -77,17 +77,7 @@ func testEventsOut(t *testing.T, s *stack) {
 	}
 
 	// A reply: queued, sent, then read after a read receipt.
-	status, raw := s.do(t, http.MethodPost, "/api/conversations/"+conv+"/messages", map[string]any{"text": "Oui! 👍"})
-	if status != http.StatusAccepted {
-		t.Fatalf("reply: %d %s", status, raw)
-	}
-	var accepted struct {
-		Messages []api.MessageJSON `json:"messages"`
-	}
-	if err := json.Unmarshal(raw, &accepted); err != nil || len(accepted.Messages) != 1 {
-		t.Fatalf("reply body %s: %v", raw, err)
-	}
-	id := accepted.Messages[0].ID
+	id := s.replyText(t, conv, "Oui! 👍")
 	statuses := func() ([]string, string) {
 		var out []string
 		sentMID := ""
@@ -119,4 +109,20 @@ func testEventsOut(t *testing.T, s *stack) {
 	if n := s.logs.count(func(l string) bool { return strings.Contains(l, "does not match its schema") }); n != 0 {
 		t.Errorf("%d events so far did not match their schema", n)
 	}
+}
+
+// replyText posts a text-only reply and returns the id of its one queued record.
+func (s *stack) replyText(t *testing.T, conv, text string) string {
+	t.Helper()
+	status, raw := s.do(t, http.MethodPost, "/api/conversations/"+conv+"/messages", map[string]any{"text": text})
+	if status != http.StatusAccepted {
+		t.Fatalf("reply: %d %s", status, raw)
+	}
+	var accepted struct {
+		Messages []api.MessageJSON `json:"messages"`
+	}
+	if err := json.Unmarshal(raw, &accepted); err != nil || len(accepted.Messages) != 1 {
+		t.Fatalf("reply body %s: %v", raw, err)
+	}
+	return accepted.Messages[0].ID
 }

@@ -2,9 +2,7 @@ package devstack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -102,17 +100,7 @@ func testEveryCharacter(t *testing.T, s *stack) {
 	// A reply with emoji, RTL and a noncharacter: sent, echoed by the simulator (escaped like
 	// Meta), and still one message with exactly this text.
 	const reply = "Obrigado! 👋🏽 👨‍👩‍👧 مرحبا\u200f 王 \ufffe"
-	status, raw := s.do(t, http.MethodPost, "/api/conversations/"+conv+"/messages", map[string]any{"text": reply})
-	if status != http.StatusAccepted {
-		t.Fatalf("reply: %d %s", status, raw)
-	}
-	var accepted struct {
-		Messages []api.MessageJSON `json:"messages"`
-	}
-	if err := json.Unmarshal(raw, &accepted); err != nil || len(accepted.Messages) != 1 {
-		t.Fatalf("reply body %s: %v", raw, err)
-	}
-	id := accepted.Messages[0].ID
+	id := s.replyText(t, conv, reply)
 	s.waitFor(t, 15*time.Second, "the echo of the reply", func() (bool, string) {
 		n := s.logs.count(func(l string) bool {
 			return isEventHandled(l) && logField(l, "kind", "echo") && logField(l, "group", e2eAccount+":"+hostileContact)
