@@ -137,7 +137,12 @@ type SendError struct {
 	Code    int    `dynamodbav:"code"`
 	Subcode int    `dynamodbav:"subcode,omitempty"`
 	Message string `dynamodbav:"message"`
+	// Reason names a failure of ours rather than Meta's (Code 0), e.g. ReasonEnqueueFailed.
+	Reason string `dynamodbav:"reason,omitempty"`
 }
+
+// ReasonEnqueueFailed: the part was stored but never queued for sending (SendError.Reason).
+const ReasonEnqueueFailed = "enqueue_failed"
 
 // Message is one Instagram message (one mid) of a conversation.
 type Message struct {

@@ -86,6 +86,10 @@ func (s *Store) CreateOutgoing(ctx context.Context, parts []OutgoingPart, idem *
 		}
 		item["type"] = &types.AttributeValueMemberS{Value: "message"}
 		tx.setMessageTTL(item, p.CreatedAt.UnixMilli())
+		if p.Status == MessageQueued && p.SendAttempt == 0 {
+			item["gsi1pk"] = &types.AttributeValueMemberS{Value: unattemptedPK(p.ConversationID)}
+			item["gsi1sk"] = &types.AttributeValueMemberS{Value: unattemptedSK(p.TimestampMS, p.ConversationID)}
+		}
 		tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
 	}
 	if idem != nil {
@@ -365,7 +369,8 @@ func (s *Store) BeginAttempt(ctx context.Context, p OutgoingPart, nowMS int64) e
 	no := false
 	upd := expression.Set(expression.Name("send_attempt"), expression.Value(p.SendAttempt+1)).
 		Set(expression.Name("send_pending"), expression.Value(true)).
-		Set(expression.Name("send_attempt_ms"), expression.Value(nowMS))
+		Set(expression.Name("send_attempt_ms"), expression.Value(nowMS)).
+		Remove(expression.Name("gsi1pk")).Remove(expression.Name("gsi1sk"))
 	if p.SendAttempt > 0 {
 		tx := s.NewTx()
 		tx.update(key(pk, p.SK()), upd, outgoingCondition(p.SendAttempt, &no))
@@ -436,7 +441,8 @@ func (t *Tx) MarkFailed(conversationID, messageSK string, attempt int, e SendErr
 	}
 	upd := expression.Set(expression.Name("status"), expression.Value(MessageFailed)).
 		Set(expression.Name("error"), expression.Value(&types.AttributeValueMemberM{Value: av})).
-		Set(expression.Name("send_pending"), expression.Value(false))
+		Set(expression.Name("send_pending"), expression.Value(false)).
+		Remove(expression.Name("gsi1pk")).Remove(expression.Name("gsi1sk"))
 	t.update(key(pk, messageSK), upd, outgoingCondition(attempt, nil))
 }
 

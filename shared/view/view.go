@@ -169,11 +169,13 @@ type Edit struct {
 	Timestamp string `json:"timestamp"`
 }
 
-// MessageError is Meta's error of a failed outgoing message.
+// MessageError is Meta's error of a failed outgoing message, or ours: then Code is 0 and
+// Reason names it (enqueue_failed: stored, never queued for sending).
 type MessageError struct {
 	Code    int    `json:"code"`
 	Subcode int    `json:"subcode"`
 	Message string `json:"message"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Message is a message as the API shows it. Kind is "referral" for the entry of a referral
@@ -271,7 +273,7 @@ func NewMessage(m store.Message, readWatermarkMS int64) Message {
 		out.ReplyTo = &ReplyTo{MID: r.MID, StoryID: r.StoryID, StoryURL: r.StoryURL}
 	}
 	if e := m.Error; e != nil {
-		out.Error = &MessageError{Code: e.Code, Subcode: e.Subcode, Message: e.Message}
+		out.Error = &MessageError{Code: e.Code, Subcode: e.Subcode, Message: e.Message, Reason: e.Reason}
 	}
 	if m.Direction == store.DirectionOutgoing && m.Status == store.MessageSent && m.TimestampMS <= readWatermarkMS {
 		out.Status = store.MessageRead
