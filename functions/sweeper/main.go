@@ -23,7 +23,7 @@ import (
 // Config is the function's environment.
 type Config struct {
 	TableName string        // TABLE_NAME
-	After     time.Duration // SWEEP_AFTER (default 15m)
+	After     time.Duration // SWEEP_AFTER (default 1h)
 	Stage     string        // STAGE (metric dimension)
 }
 

@@ -13,8 +13,8 @@ func TestLoadConfig(t *testing.T) {
 		want    Config
 		wantErr bool
 	}{
-		{"defaults", map[string]string{"TABLE_NAME": "t"}, Config{TableName: "t", After: 15 * time.Minute}, false},
-		{"overrides", map[string]string{"TABLE_NAME": "t", "SWEEP_AFTER": "1h", "STAGE": "dev"}, Config{TableName: "t", After: time.Hour, Stage: "dev"}, false},
+		{"defaults", map[string]string{"TABLE_NAME": "t"}, Config{TableName: "t", After: time.Hour}, false},
+		{"overrides", map[string]string{"TABLE_NAME": "t", "SWEEP_AFTER": "20m", "STAGE": "dev"}, Config{TableName: "t", After: 20 * time.Minute, Stage: "dev"}, false},
 		{"no table", map[string]string{}, Config{}, true},
 		{"bad duration", map[string]string{"TABLE_NAME": "t", "SWEEP_AFTER": "15"}, Config{}, true},
 		{"negative", map[string]string{"TABLE_NAME": "t", "SWEEP_AFTER": "-1m"}, Config{}, true},

@@ -17,8 +17,9 @@ import (
 	"github.com/iginbox/iginbox/shared/store"
 )
 
-// DefaultAfter is how long a part may wait for its first attempt (SWEEP_AFTER).
-const DefaultAfter = 15 * time.Minute
+// DefaultAfter is how long a part may wait for its first attempt (SWEEP_AFTER): as long as the
+// events queue's age alarm, so that a command merely waiting in a busy queue is not failed.
+const DefaultAfter = time.Hour
 
 // pageSize: parts read per Query.
 const pageSize = 100
