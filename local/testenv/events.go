@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
@@ -57,9 +58,17 @@ func (b *Bus) Client(t testing.TB) *eventbridge.Client {
 	return eventbridge.NewFromConfig(AWSConfig(t), func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(b.URL) })
 }
 
-// Stream returns a reader of the table's stream (DynamoDB Local serves DynamoDB Streams).
+// Stream turns the table's stream on (NEW_AND_OLD_IMAGES, as template.yaml's; Table creates
+// tables without it) and returns a reader of it (DynamoDB Local serves DynamoDB Streams). Call
+// it before the writes it should see.
 func Stream(t testing.TB, db *dynamodb.Client, table string) *streams.Reader {
 	t.Helper()
+	if _, err := db.UpdateTable(context.Background(), &dynamodb.UpdateTableInput{
+		TableName:           aws.String(table),
+		StreamSpecification: &ddbtypes.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: ddbtypes.StreamViewTypeNewAndOldImages},
+	}); err != nil {
+		t.Fatalf("turn the stream on: %v", err)
+	}
 	api := dynamodbstreams.NewFromConfig(AWSConfig(t), func(o *dynamodbstreams.Options) {
 		o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
 	})

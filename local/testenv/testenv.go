@@ -128,6 +128,13 @@ func Table(t testing.TB, db *dynamodb.Client) string {
 	t.Cleanup(func() {
 		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
+	// The template's stream serves the publisher's tests only (Stream turns it on again): a
+	// stream makes every write of DynamoDB Local longer, and most tests never read it.
+	if _, err := db.UpdateTable(context.Background(), &dynamodb.UpdateTableInput{
+		TableName: aws.String(name), StreamSpecification: &ddbtypes.StreamSpecification{StreamEnabled: aws.Bool(false)},
+	}); err != nil {
+		t.Fatalf("turn the test table's stream off: %v", err)
+	}
 	return name
 }
 
