@@ -111,21 +111,36 @@ var (
 	ErrTokenExpired   = errors.New("session token has expired")
 )
 
+// Signer computes HMAC-SHA256 tags with a key derived from a server secret and a purpose
+// label: the secret itself signs nothing, and a tag made for one purpose is worthless for
+// another. Session tokens and OAuth states both use it.
+type Signer struct{ key []byte }
+
+// NewSigner derives the key of purpose ("iginbox/session/v1") from secret.
+func NewSigner(secret, purpose string) Signer {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(purpose))
+	return Signer{key: m.Sum(nil)}
+}
+
+// MAC returns the tag of payload.
+func (s Signer) MAC(payload string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
 // SessionSigner signs session tokens "<session id>.<expiry unix>.<HMAC>" with a key derived
 // from a server secret, so a cookie cannot be forged or have its expiry moved.
-type SessionSigner struct{ key []byte }
+type SessionSigner struct{ signer Signer }
 
 // NewSessionSigner derives the signing key from secret.
 func NewSessionSigner(secret string) SessionSigner {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("iginbox/session/v1"))
-	return SessionSigner{key: m.Sum(nil)}
+	return SessionSigner{signer: NewSigner(secret, "iginbox/session/v1")}
 }
 
 func (s SessionSigner) mac(payload string) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(payload))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(s.signer.MAC(payload))
 }
 
 // NewSessionID returns a random session id (32 hex).

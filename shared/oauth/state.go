@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iginbox/iginbox/shared/identity"
 )
 
 // Reasons a state is refused.
@@ -26,19 +28,13 @@ var (
 // cannot finish the connection.
 // The HMAC key is derived from the app secret, so the secret itself never signs anything
 // but webhooks and never leaves the process.
-type stateSigner struct{ key []byte }
+type stateSigner struct{ signer identity.Signer }
 
 func newStateSigner(appSecret string) stateSigner {
-	m := hmac.New(sha256.New, []byte(appSecret))
-	m.Write([]byte("iginbox/oauth-state/v1"))
-	return stateSigner{key: m.Sum(nil)}
+	return stateSigner{signer: identity.NewSigner(appSecret, "iginbox/oauth-state/v1")}
 }
 
-func (s stateSigner) mac(payload string) []byte {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(payload))
-	return m.Sum(nil)
-}
+func (s stateSigner) mac(payload string) []byte { return s.signer.MAC(payload) }
 
 // boundMarker marks a state bound to a browser.
 const boundMarker = "b"
