@@ -736,25 +736,8 @@ func (s *Store) eraseEarlyReactions(ctx context.Context, accountID, igsid string
 // eraseEarly applies remove (plus a version bump) to the per-mid records without a message
 // that match cond.
 func (s *Store) eraseEarly(ctx context.Context, accountID string, st *stepState, cond expression.ConditionBuilder, remove expression.UpdateBuilder) error {
-	expr, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key("gsi1pk").Equal(expression.Value(orphanMIDsPK(accountID)))).
-		WithFilter(cond).
-		WithProjection(expression.NamesList(expression.Name("pk"), expression.Name("sk"))).Build()
-	if err != nil {
-		return err
-	}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: aws.String(s.table), IndexName: aws.String(IndexGSI1),
-		KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(), ProjectionExpression: expr.Projection(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	for p.HasMorePages() && !st.exhausted() {
-		st.calls.Add(1)
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("query: %w", err)
-		}
-		for _, it := range page.Items {
+	return s.eachGSI1KeyPage(ctx, st, orphanMIDsPK(accountID), cond, "per-mid records", func(items []map[string]types.AttributeValue) error {
+		for _, it := range items {
 			upd, err := expression.NewBuilder().
 				WithUpdate(remove.Add(expression.Name("ver"), expression.Value(1))).
 				WithCondition(cond).Build()
@@ -776,16 +759,17 @@ func (s *Store) eraseEarly(ctx context.Context, accountID string, st *stepState,
 			st.found++
 			st.deleted[KindMIDTombstones]++
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// eraseUnknownEvents deletes the unknown events of one contact (gsi1 EVTS#<account>,
-// filtered on contact_igsid).
-func (s *Store) eraseUnknownEvents(ctx context.Context, accountID, igsid string, st *stepState) error {
+// eachGSI1KeyPage queries gsi1 partition pk for the keys (pk, sk) of the items matching
+// filter and calls fn with each page, while the step's budget lasts; each page counts as a
+// call. what names the items in a query error.
+func (s *Store) eachGSI1KeyPage(ctx context.Context, st *stepState, pk string, filter expression.ConditionBuilder, what string, fn func([]map[string]types.AttributeValue) error) error {
 	expr, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key("gsi1pk").Equal(expression.Value(unknownEventsPK(accountID)))).
-		WithFilter(expression.Name("contact_igsid").Equal(expression.Value(igsid))).
+		WithKeyCondition(expression.Key("gsi1pk").Equal(expression.Value(pk))).
+		WithFilter(filter).
 		WithProjection(expression.NamesList(expression.Name("pk"), expression.Name("sk"))).Build()
 	if err != nil {
 		return err
@@ -799,18 +783,30 @@ func (s *Store) eraseUnknownEvents(ctx context.Context, accountID, igsid string,
 		st.calls.Add(1)
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("query unknown events: %w", err)
+			return fmt.Errorf("query %s: %w", what, err)
 		}
-		if len(page.Items) == 0 {
-			continue
-		}
-		if err := s.batchWrite(ctx, st, nil, keysOf(page.Items)); err != nil {
+		if err := fn(page.Items); err != nil {
 			return err
 		}
-		st.found += len(page.Items)
-		st.deleted[KindUnknownEvent] += len(page.Items)
 	}
 	return nil
+}
+
+// eraseUnknownEvents deletes the unknown events of one contact (gsi1 EVTS#<account>,
+// filtered on contact_igsid).
+func (s *Store) eraseUnknownEvents(ctx context.Context, accountID, igsid string, st *stepState) error {
+	filter := expression.Name("contact_igsid").Equal(expression.Value(igsid))
+	return s.eachGSI1KeyPage(ctx, st, unknownEventsPK(accountID), filter, "unknown events", func(items []map[string]types.AttributeValue) error {
+		if len(items) == 0 {
+			return nil
+		}
+		if err := s.batchWrite(ctx, st, nil, keysOf(items)); err != nil {
+			return err
+		}
+		st.found += len(items)
+		st.deleted[KindUnknownEvent] += len(items)
+		return nil
+	})
 }
 
 // eraseContactProfile replaces the contact with a content-free item (channel, IGSID,
