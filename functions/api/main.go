@@ -97,6 +97,6 @@ func setup(ctx context.Context, log *slog.Logger) (*secrets.Built[*api.Server], 
 		return api.New(v.APIToken, log, api.WithIdentities(st, api.IdentityConfig{SessionSecret: v.AppSecret}),
 			api.WithChannels(st, login), api.WithConversations(st),
 			api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: cfg.HumanAgent}),
-			api.WithErasure(st, gc, erasure.Starter{Store: st, Pub: pub}, api.ErasureConfig{PublicBaseURL: cfg.PublicBaseURL, StatusURL: oauth.PublicURL})), nil
+			api.WithErasure(st, erasure.Starter{Store: st, Pub: pub}, api.ErasureConfig{PublicBaseURL: cfg.PublicBaseURL, StatusURL: oauth.PublicURL})), nil
 	})
 }

@@ -99,7 +99,7 @@ func setup(ctx context.Context, log *slog.Logger) (*processor.Handler, error) {
 	svc := inbox.New(st, st, gc, inbox.Config{ProfileMaxAge: cfg.ProfileMaxAge, MaxReceiveCount: cfg.MaxReceiveCount}, log,
 		inbox.WithEchoReconciler(sender), inbox.WithMetrics(emf), inbox.WithArchiveForgetter(st))
 	eraser := erasure.New(st, pub, erasure.Config{Settle: cfg.PurgeSettle}, log, emf)
-	return processor.NewHandler(erasure.Router{Erasure: eraser, Next: outbound.Router{Sender: sender, Next: svc}}, log,
+	return processor.NewHandler(erasure.Router{Erasure: eraser, Unsubscriber: erasure.NewUnsubscriber(st, gc, log), Next: outbound.Router{Sender: sender, Next: svc}}, log,
 		processor.WithVisibility(sqsClient, cfg.EventsQueueURL),
 		processor.WithRecordBudget(cfg.GraphTimeout+processor.DeadlineMargin)), nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,12 +13,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/erasure"
-	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -404,12 +401,8 @@ func TestConnectBindsBrowser(t *testing.T) {
 func TestLimitedKeyErasure(t *testing.T) {
 	t.Parallel()
 	w := newIDWorld(t)
-	sim := metasim.New(metasim.Config{AppSecret: "erasure-app-secret"})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	gc := graph.New(graph.Config{BaseURL: srv.URL, AppID: "app-1", AppSecret: "erasure-app-secret"})
 	pub := &recorder{}
-	api.WithErasure(w.st, gc, erasure.Starter{Store: w.st, Pub: pub}, api.ErasureConfig{StatusURL: oauth.PublicURL})(w.srv)
+	api.WithErasure(w.st, erasure.Starter{Store: w.st, Pub: pub}, api.ErasureConfig{StatusURL: oauth.PublicURL})(w.srv)
 	convB := w.seedConversation(chanB, "5550020", w.now.Add(-time.Hour).UnixMilli())
 	_, limited := w.createKey(`{"name":"limited","channels":["` + chanA + `"]}`)
 

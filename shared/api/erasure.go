@@ -14,17 +14,14 @@ import (
 // DisconnectStore is what the disconnect and erasure routes need (*store.Store).
 type DisconnectStore interface {
 	GetChannel(ctx context.Context, accountID string) (store.Channel, error)
-	Disconnect(ctx context.Context, accountID, reason string, at time.Time) (store.Channel, error)
+	MarkDisconnected(ctx context.Context, accountID, reason string, at time.Time) (store.Channel, error)
+	DeleteToken(ctx context.Context, accountID string) error
 	GetConversation(ctx context.Context, id string) (store.Conversation, error)
 }
 
-// Unsubscriber removes an account's webhook subscription on Meta (*graph.Client).
-type Unsubscriber interface {
-	Unsubscribe(ctx context.Context, token string) error
-}
-
-// Eraser starts purges and contact erasures (erasure.Starter).
+// Eraser starts unsubscriptions, purges and contact erasures (erasure.Starter).
 type Eraser interface {
+	StartUnsubscribe(ctx context.Context, accountID string) error
 	StartPurge(ctx context.Context, accountID, source string) (string, error)
 	StartContactErasure(ctx context.Context, accountID, igsid string) error
 }
@@ -42,9 +39,9 @@ type ErasureConfig struct {
 
 // WithErasure registers DELETE /api/channels/{id}[?purge=true] and
 // DELETE /api/conversations/{id}/contact.
-func WithErasure(st DisconnectStore, meta Unsubscriber, eraser Eraser, cfg ErasureConfig) Option {
+func WithErasure(st DisconnectStore, eraser Eraser, cfg ErasureConfig) Option {
 	return func(s *Server) {
-		h := erasureRoutes{st: st, meta: meta, eraser: eraser, cfg: cfg, log: s.log, now: time.Now}
+		h := erasureRoutes{st: st, eraser: eraser, cfg: cfg, log: s.log, now: time.Now}
 		s.Handle(http.MethodDelete, "/api/channels/{id}", h.disconnect)
 		s.Handle(http.MethodDelete, "/api/conversations/{id}/contact", h.eraseContact)
 	}
@@ -52,7 +49,6 @@ func WithErasure(st DisconnectStore, meta Unsubscriber, eraser Eraser, cfg Erasu
 
 type erasureRoutes struct {
 	st     DisconnectStore
-	meta   Unsubscriber
 	eraser Eraser
 	cfg    ErasureConfig
 	log    *slog.Logger
@@ -61,9 +57,12 @@ type erasureRoutes struct {
 
 // disconnectResponse is the answer of DELETE /api/channels/{id}.
 type disconnectResponse struct {
-	Channel          ChannelJSON `json:"channel"`
-	Unsubscribed     bool        `json:"unsubscribed"`
-	UnsubscribeError string      `json:"unsubscribe_error,omitempty"`
+	Channel ChannelJSON `json:"channel"`
+	// Unsubscribe is "pending" when the unsubscription was queued (the processor, which may
+	// read the token, runs it; the channel shows the outcome) and "failed" when it could not
+	// be queued (UnsubscribeError says why; the token is deleted all the same).
+	Unsubscribe      string `json:"unsubscribe"`
+	UnsubscribeError string `json:"unsubscribe_error,omitempty"`
 	Purge            *purgeJSON  `json:"purge,omitempty"`
 }
 
@@ -89,28 +88,22 @@ func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, er
 	if err != nil {
 		return Response{}, err
 	}
-	out := disconnectResponse{}
-	switch {
-	case ch.AccessToken == "":
-		// Always, when deployed: tokens live in items the api function's role may not read
-		// (only the functions that call Meta may). The subscription stays on Meta; events of
-		// the disconnected channel are ignored.
-		out.UnsubscribeError = "not unsubscribed: the api function holds no access tokens"
-	default:
-		// Best effort: the channel is disconnected whatever Meta answers.
-		if err := h.meta.Unsubscribe(ctx, ch.AccessToken); err != nil {
-			out.UnsubscribeError = err.Error()
-			h.log.WarnContext(ctx, "webhook unsubscription failed", "account_id", id, "error", err.Error())
-		} else {
-			out.Unsubscribed = true
-		}
-	}
-	ch, err = h.st.Disconnect(ctx, id, store.DisconnectAPI, h.now())
+	ch, err = h.st.MarkDisconnected(ctx, id, store.DisconnectAPI, h.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", id)
 	}
 	if err != nil {
 		return Response{}, err
+	}
+	// The api function may not read tokens: the processor unsubscribes the account's webhooks
+	// on Meta (best effort) and deletes the token. Queued before the purge, in its group.
+	out := disconnectResponse{Unsubscribe: "pending"}
+	if err := h.eraser.StartUnsubscribe(ctx, id); err != nil {
+		h.log.WarnContext(ctx, "webhook unsubscription not queued", "account_id", id, "error", err.Error())
+		out.Unsubscribe, out.UnsubscribeError = "failed", "not unsubscribed: the unsubscription could not be queued"
+		if err := h.st.DeleteToken(ctx, id); err != nil {
+			return Response{}, err
+		}
 	}
 	out.Channel = NewChannelJSON(ch)
 	if purge {
@@ -124,7 +117,7 @@ func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, er
 		}
 		out.Purge = &purgeJSON{URL: u, ConfirmationCode: code}
 	}
-	h.log.InfoContext(ctx, "channel disconnected", "account_id", id, "unsubscribed", out.Unsubscribed, "purge", purge)
+	h.log.InfoContext(ctx, "channel disconnected", "account_id", id, "unsubscribe", out.Unsubscribe, "purge", purge)
 	return Response{Status: http.StatusOK, Body: out}, nil
 }
 

@@ -50,7 +50,8 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 	gc := graph.New(graph.Config{BaseURL: srv.URL, AppID: "app-1", AppSecret: chanAppSecret})
 	pub := &recorder{}
 	server := api.New(chanAPIToken, log, api.WithReplies(st, pub, api.ReplyConfig{HumanAgent: true}),
-		api.WithErasure(st, gc, erasure.Starter{Store: st, Pub: pub}, api.ErasureConfig{StatusURL: oauth.PublicURL}))
+		api.WithErasure(st, erasure.Starter{Store: st, Pub: pub}, api.ErasureConfig{StatusURL: oauth.PublicURL}))
+	unsub := erasure.NewUnsubscriber(st, gc, log)
 	call := func(method, path, body string) (int, string) {
 		ev := events.APIGatewayV2HTTPRequest{RawPath: path, Body: body, Headers: map[string]string{"authorization": "Bearer " + chanAPIToken}}
 		if i := strings.IndexByte(path, '?'); i >= 0 {
@@ -75,6 +76,13 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 			TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
+		tok, err := st.GetChannelToken(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gc.Subscribe(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A conversation to reply to and to erase.
 	now := time.Now()
@@ -97,36 +105,62 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 	status, body := call(http.MethodDelete, "/api/channels/"+acct, "")
 	var out struct {
 		Channel          api.ChannelJSON `json:"channel"`
-		Unsubscribed     bool            `json:"unsubscribed"`
-		UnsubscribeError string          `json:"unsubscribe_error"`
+		Unsubscribe      string          `json:"unsubscribe"`
+		UnsubscribeError *string         `json:"unsubscribe_error"`
 		Purge            *struct{ URL, ConfirmationCode string }
 	}
-	// The api function never reads a token (its role may not), so it cannot unsubscribe; it
-	// deletes the token item with the disconnect.
-	if status != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || out.Unsubscribed || out.UnsubscribeError == "" ||
-		out.Channel.Status != "disconnected" || out.Channel.DisconnectedAt == nil || out.Purge != nil {
+	// The api function never reads a token (its role may not): it queues the unsubscription,
+	// which the processor runs with the token, and leaves the token item to it.
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || out.Unsubscribe != "pending" || out.UnsubscribeError != nil ||
+		out.Channel.Status != "disconnected" || out.Channel.DisconnectedAt == nil || out.Channel.UnsubscribedAt != nil || out.Purge != nil {
 		t.Fatalf("disconnect: %d %s", status, body)
 	}
 	if ch, _ := st.GetChannel(ctx, acct); !ch.Disconnected() {
 		t.Errorf("stored channel after disconnect: %+v", ch)
 	}
-	if _, err := st.GetChannelToken(ctx, acct); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("token item after disconnect: %v", err)
+	if hasNoToken(ctx, st, acct) {
+		t.Error("the api deleted the token the unsubscription needs")
+	}
+	if n := len(pub.envs); n != 1 || pub.envs[0].Kind != envelope.KindUnsubscribe || pub.envs[0].GroupID() != envelope.PurgeGroup(acct) {
+		t.Fatalf("enqueued %+v", pub.envs)
 	}
 	// Replies to a disconnected channel's conversations are refused.
 	if status, body := call(http.MethodPost, "/api/conversations/"+conv.ID+"/messages", `{"text":"hi"}`); status != http.StatusConflict ||
 		!strings.Contains(body, "channel_disconnected") {
 		t.Errorf("reply to a disconnected channel: %d %s", status, body)
 	}
-	// Again, with purge: no token left to unsubscribe (reported), the purge starts.
+	// The processor runs the command (twice: a redelivery is a no-op).
+	for range 2 {
+		if err := unsub.Handle(ctx, pub.envs[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := sim.Count("DELETE /{ver}/me/subscribed_apps"); n != 1 || sim.Subscribed(acct) != "" || sim.Subscribed(other) == "" {
+		t.Errorf("unsubscribes seen by Meta: %d; subscribed: %q, other %q", n, sim.Subscribed(acct), sim.Subscribed(other))
+	}
+	if !hasNoToken(ctx, st, acct) {
+		t.Error("token item kept after the unsubscription")
+	}
+	ch, _ := st.GetChannel(ctx, acct)
+	if j := api.NewChannelJSON(ch); j.UnsubscribedAt == nil || j.UnsubscribeError != "" || j.Status != "disconnected" {
+		t.Errorf("channel after the unsubscription: %+v", j)
+	}
+	// Again, with purge: queued again (the processor finds it done), then the purge, in order.
 	status, body = call(http.MethodDelete, "/api/channels/"+acct+"?purge=true", "")
 	out.Purge = nil
-	if status != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || out.Unsubscribed || out.UnsubscribeError == "" ||
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || out.Unsubscribe != "pending" || out.Channel.UnsubscribedAt == nil ||
 		!strings.Contains(body, `"confirmation_code"`) || !strings.Contains(body, "http://"+chanDomain+"/instagram/data-deletion/") {
 		t.Fatalf("disconnect with purge: %d %s", status, body)
 	}
-	if n := len(pub.envs); n != 1 || pub.envs[0].Kind != envelope.KindPurge {
+	if n := len(pub.envs); n != 3 || pub.envs[1].Kind != envelope.KindUnsubscribe || pub.envs[2].Kind != envelope.KindPurge ||
+		pub.envs[1].GroupID() != pub.envs[2].GroupID() {
 		t.Fatalf("enqueued %+v", pub.envs)
+	}
+	if err := unsub.Handle(ctx, pub.envs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if n := sim.Count("DELETE /{ver}/me/subscribed_apps"); n != 1 {
+		t.Errorf("unsubscribed again: %d calls", n)
 	}
 	// Contact erasure.
 	if status, _ := call(http.MethodDelete, "/api/conversations/ffffffffffffffffffffffff/contact", ""); status != http.StatusNotFound {
@@ -152,4 +186,45 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 func hasNoToken(ctx context.Context, st *store.Store, id string) bool {
 	_, err := st.GetChannelToken(ctx, id)
 	return errors.Is(err, store.ErrNotFound)
+}
+
+// failingPublisher refuses every message (our own interface).
+type failingPublisher struct{}
+
+func (failingPublisher) Publish(context.Context, []envelope.Envelope) error {
+	return errors.New("queue unavailable")
+}
+
+// When the unsubscription cannot be queued, the api deletes the token itself and says so.
+func TestDisconnectEnqueueFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.DynamoDB(t)
+	st := store.New(db, testenv.Table(t, db))
+	server := api.New(chanAPIToken, slog.New(slog.NewJSONHandler(&chanLogs{}, nil)),
+		api.WithErasure(st, erasure.Starter{Store: st, Pub: failingPublisher{}}, api.ErasureConfig{StatusURL: oauth.PublicURL}))
+	const acct = "17841400000000044"
+	if _, err := st.ConnectChannel(ctx, store.Channel{ID: acct, Username: "shop", AccessToken: "IGSIM_tok",
+		TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ev := events.APIGatewayV2HTTPRequest{RawPath: "/api/channels/" + acct, Headers: map[string]string{"authorization": "Bearer " + chanAPIToken}}
+	ev.RequestContext.HTTP.Method = http.MethodDelete
+	ev.RequestContext.DomainName = chanDomain
+	resp, err := server.HandleRequest(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Channel          api.ChannelJSON `json:"channel"`
+		Unsubscribe      string          `json:"unsubscribe"`
+		UnsubscribeError string          `json:"unsubscribe_error"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(resp.Body), &out) != nil || out.Unsubscribe != "failed" ||
+		!strings.Contains(out.UnsubscribeError, "could not be queued") || out.Channel.Status != "disconnected" {
+		t.Fatalf("disconnect: %d %s", resp.StatusCode, resp.Body)
+	}
+	if !hasNoToken(ctx, st, acct) {
+		t.Error("token item kept although the unsubscription was not queued")
+	}
 }

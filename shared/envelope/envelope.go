@@ -198,7 +198,7 @@ func (e Envelope) Validate() error {
 		if _, err := e.Command(); err != nil {
 			problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
-	case KindPurge:
+	case KindPurge, KindUnsubscribe:
 		if _, err := e.Job(); err != nil {
 			problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
@@ -220,7 +220,7 @@ func (e Envelope) Validate() error {
 	if e.AccountID == "" {
 		problems = append(problems, "missing account_id")
 	}
-	if e.Group != "" && e.Kind != KindSendCheck && e.Kind != KindPurge {
+	if e.Group != "" && e.Kind != KindSendCheck && e.Kind != KindPurge && e.Kind != KindUnsubscribe {
 		problems = append(problems, fmt.Sprintf("group override on a %s envelope", e.Kind))
 	}
 	if e.Group != "" && len(e.Group) > 128 {

@@ -17,9 +17,13 @@ const (
 	// KindEraseContact erases one customer of a channel, in the conversation's group, so that
 	// it is ordered with that customer's events.
 	KindEraseContact Kind = "erase_contact"
+	// KindUnsubscribe removes a disconnected account's webhook subscription on Meta and
+	// deletes its token (DELETE /api/channels/{id}: the api function may not read tokens). It
+	// travels in the account's purge group, so a purge asked with it runs after it.
+	KindUnsubscribe Kind = "unsubscribe"
 )
 
-// Job is the payload (Raw) of KindPurge and KindEraseContact envelopes.
+// Job is the payload (Raw) of KindPurge, KindEraseContact and KindUnsubscribe envelopes.
 type Job struct {
 	// Code is the data-deletion request whose status the steps update (purges only; may be
 	// empty for a purge without a status page).
@@ -44,6 +48,11 @@ func NewEraseContact(accountID, igsid string, job Job) (Envelope, error) {
 	return newJob(KindEraseContact, accountID, igsid, "", job)
 }
 
+// NewUnsubscribe builds the unsubscription of a disconnected account (step 0 only).
+func NewUnsubscribe(accountID string, requestedMS int64) (Envelope, error) {
+	return newJob(KindUnsubscribe, accountID, "", PurgeGroup(accountID), Job{RequestedMS: requestedMS})
+}
+
 func newJob(kind Kind, accountID, contactID, group string, job Job) (Envelope, error) {
 	raw, err := json.Marshal(job)
 	if err != nil {
@@ -58,10 +67,10 @@ func newJob(kind Kind, accountID, contactID, group string, job Job) (Envelope, e
 	return e, e.Validate()
 }
 
-// Job decodes the Job of a KindPurge / KindEraseContact envelope.
+// Job decodes the Job of a KindPurge / KindEraseContact / KindUnsubscribe envelope.
 func (e Envelope) Job() (Job, error) {
 	var j Job
-	if e.Kind != KindPurge && e.Kind != KindEraseContact {
+	if e.Kind != KindPurge && e.Kind != KindEraseContact && e.Kind != KindUnsubscribe {
 		return j, fmt.Errorf("%w: %s envelope carries no job", ErrInvalid, e.Kind)
 	}
 	dec := json.NewDecoder(bytes.NewReader(e.Raw))

@@ -90,10 +90,12 @@ func New(st Store, pub Publisher, cfg Config, log *slog.Logger, emf *metrics.Wri
 	return &Service{store: st, pub: pub, cfg: cfg.withDefaults(), log: log, emf: emf, now: time.Now}
 }
 
-// Router sends erasure commands to the Service and everything else to Next.
+// Router sends erasure commands to the Service, unsubscriptions to the Unsubscriber and
+// everything else to Next.
 type Router struct {
-	Erasure *Service
-	Next    processor.Service
+	Erasure      *Service
+	Unsubscriber *Unsubscriber
+	Next         processor.Service
 }
 
 // Handle implements processor.Service.
@@ -101,6 +103,8 @@ func (r Router) Handle(ctx context.Context, env envelope.Envelope) error {
 	switch env.Kind {
 	case envelope.KindPurge, envelope.KindEraseContact:
 		return r.Erasure.Handle(ctx, env)
+	case envelope.KindUnsubscribe:
+		return r.Unsubscriber.Handle(ctx, env)
 	}
 	return r.Next.Handle(ctx, env)
 }
@@ -258,6 +262,19 @@ func (st Starter) StartPurge(ctx context.Context, accountID, source string) (str
 		return "", fmt.Errorf("enqueue purge: %w", err)
 	}
 	return code, nil
+}
+
+// StartUnsubscribe enqueues the webhook unsubscription of a disconnected account (in its
+// purge group: a purge started after it runs after it).
+func (st Starter) StartUnsubscribe(ctx context.Context, accountID string) error {
+	env, err := envelope.NewUnsubscribe(accountID, st.now().UnixMilli())
+	if err != nil {
+		return err
+	}
+	if err := st.Pub.Publish(ctx, []envelope.Envelope{env}); err != nil {
+		return fmt.Errorf("enqueue unsubscribe: %w", err)
+	}
+	return nil
 }
 
 // StartContactErasure enqueues the erasure of one customer of a channel.

@@ -29,6 +29,10 @@ type Channel struct {
 	Status           string    `dynamodbav:"status,omitempty"`
 	DisconnectedAt   time.Time `dynamodbav:"disconnected_at,omitempty"`
 	DisconnectReason string    `dynamodbav:"disconnect_reason,omitempty"`
+	// UnsubscribedAt or UnsubscribeError is the outcome of the webhook unsubscription that
+	// follows a disconnect through the API (neither: pending, or not asked).
+	UnsubscribedAt   time.Time `dynamodbav:"unsubscribed_at,omitempty"`
+	UnsubscribeError string    `dynamodbav:"unsubscribe_error,omitempty"`
 	ConnectedAt      time.Time `dynamodbav:"connected_at"`
 	// ReconnectedAt is set by every re-connect of an existing channel (connected_at keeps the
 	// first connection): the stream tells a re-connect from a token refresh by it.

@@ -107,6 +107,8 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 		Remove(expression.Name("status")).
 		Remove(expression.Name("disconnected_at")).
 		Remove(expression.Name("disconnect_reason")).
+		Remove(expression.Name("unsubscribed_at")).
+		Remove(expression.Name("unsubscribe_error")).
 		Remove(expression.Name("access_token")) // left by versions that kept it here
 	tx = s.NewTx()
 	tx.update(channelKey(ch.ID), upd, expression.AttributeExists(expression.Name("pk")))

@@ -47,11 +47,24 @@ func idempotencyIndexPK(conversationID string) string {
 	return "CONV#" + conversationID + "#IDEM"
 }
 
-// Disconnect marks the channel disconnected: its access token is deleted and it leaves the
-// refresh index; the webhook events of the account are ignored and replies refused until it is
-// connected again (ConnectChannel clears it). Idempotent: the first disconnect time is kept.
+// Disconnect marks the channel disconnected (MarkDisconnected) and deletes its access token.
 // ErrNotFound when the channel does not exist.
 func (s *Store) Disconnect(ctx context.Context, accountID, reason string, at time.Time) (Channel, error) {
+	ch, err := s.MarkDisconnected(ctx, accountID, reason, at)
+	if err != nil {
+		return ch, err
+	}
+	// A failure here leaves the channel disconnected (its token never used) and a repeated
+	// disconnect deletes it.
+	return ch, s.DeleteToken(ctx, accountID)
+}
+
+// MarkDisconnected marks the channel disconnected and takes it out of the refresh index; its
+// token item stays (FinishUnsubscribe or DeleteToken deletes it). The webhook events of the
+// account are ignored and replies refused until it is connected again (ConnectChannel clears
+// it). Idempotent: the first disconnect time is kept. ErrNotFound when the channel does not
+// exist.
+func (s *Store) MarkDisconnected(ctx context.Context, accountID, reason string, at time.Time) (Channel, error) {
 	at = at.UTC().Truncate(time.Second)
 	upd := expression.Set(expression.Name("status"), expression.Value(ChannelDisconnected)).
 		Set(expression.Name("disconnected_at"), expression.IfNotExists(expression.Name("disconnected_at"), expression.Value(at))).
@@ -61,13 +74,37 @@ func (s *Store) Disconnect(ctx context.Context, accountID, reason string, at tim
 		Remove(expression.Name("access_token")). // left by versions that kept it here
 		Remove(expression.Name("gsi2pk")).
 		Remove(expression.Name("gsi2sk"))
-	ch, err := s.updateChannel(ctx, "disconnect", accountID, upd, expression.AttributeExists(expression.Name("pk")))
-	if err != nil {
-		return ch, err
+	return s.updateChannel(ctx, "disconnect", accountID, upd, expression.AttributeExists(expression.Name("pk")))
+}
+
+// DeleteToken deletes the channel's token item without reading it (the api function may). A
+// missing item is fine.
+func (s *Store) DeleteToken(ctx context.Context, accountID string) error {
+	return s.deleteToken(ctx, "delete token", accountID)
+}
+
+// FinishUnsubscribe records the outcome of a disconnected channel's webhook unsubscription,
+// unsubscribed_at = at when unsubscribeErr is empty, else unsubscribe_error = unsubscribeErr
+// (Meta's message, never a token), and deletes the token item when it still holds token (""
+// = no token was found). One transaction, conditional on the channel still being disconnected:
+// a re-connect that raced the unsubscription keeps its fresh token (ErrConflict).
+func (s *Store) FinishUnsubscribe(ctx context.Context, accountID, token string, at time.Time, unsubscribeErr string) error {
+	at = at.UTC().Truncate(time.Second)
+	upd := expression.Set(expression.Name("updated_at"), expression.Value(at))
+	if unsubscribeErr == "" {
+		upd = upd.Set(expression.Name("unsubscribed_at"), expression.Value(at)).Remove(expression.Name("unsubscribe_error"))
+	} else {
+		upd = upd.Set(expression.Name("unsubscribe_error"), expression.Value(unsubscribeErr))
 	}
-	// The api function may delete a token item (without reading it back); a failure here
-	// leaves the channel disconnected (never used) and a repeated disconnect deletes it.
-	return ch, s.deleteToken(ctx, "disconnect", accountID)
+	tx := s.NewTx()
+	tx.update(channelKey(accountID), upd, expression.Name("status").Equal(expression.Value(ChannelDisconnected)))
+	if token != "" {
+		tx.delete(tokenKey(accountID), expression.Name("access_token").Equal(expression.Value(token)))
+	}
+	if err := s.Commit(ctx, tx); err != nil {
+		return fmt.Errorf("finish unsubscribe %s: %w", accountID, err)
+	}
+	return nil
 }
 
 // Deletion request states.

@@ -29,6 +29,10 @@ type Channel struct {
 	// events and refuses replies until it is connected again.
 	Status         string  `json:"status"`
 	DisconnectedAt *string `json:"disconnected_at,omitempty"`
+	// UnsubscribedAt or UnsubscribeError is the outcome of the webhook unsubscription that
+	// follows DELETE /api/channels/{id} (neither while it is pending).
+	UnsubscribedAt   *string `json:"unsubscribed_at,omitempty"`
+	UnsubscribeError string  `json:"unsubscribe_error,omitempty"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -52,6 +56,11 @@ func NewChannel(ch store.Channel) Channel {
 			d := rfc3339(ch.DisconnectedAt)
 			out.DisconnectedAt = &d
 		}
+		if !ch.UnsubscribedAt.IsZero() {
+			u := rfc3339(ch.UnsubscribedAt)
+			out.UnsubscribedAt = &u
+		}
+		out.UnsubscribeError = ch.UnsubscribeError
 	}
 	if ch.ReauthRequired && !ch.ReauthAt.IsZero() {
 		s := rfc3339(ch.ReauthAt)
