@@ -78,24 +78,48 @@ func TestErasureEndToEnd(t *testing.T) {
 	}
 
 	// 2. Re-connecting through Business Login brings the channel back.
-	status, raw = s.do(t, http.MethodPost, "/api/channels/connect", nil)
-	var conn struct {
-		URL string `json:"url"`
+	reconnect := func() {
+		t.Helper()
+		status, raw := s.do(t, http.MethodPost, "/api/channels/connect", nil)
+		var conn struct {
+			URL string `json:"url"`
+		}
+		if status != http.StatusOK || json.Unmarshal(raw, &conn) != nil {
+			t.Fatalf("connect: %d %s", status, raw)
+		}
+		resp, err := s.client.Get(conn.URL)
+		if err != nil {
+			t.Fatalf("follow the authorize URL: %v", err)
+		}
+		resp.Body.Close()
+		if !strings.Contains(resp.Request.URL.RawQuery, "connected="+e2eAccount) {
+			t.Fatalf("connect flow landed on %s", resp.Request.URL)
+		}
+		if ch := s.channels(t)[e2eAccount]; ch.Status != "connected" || ch.UnsubscribedAt != nil || ch.UnsubscribeError != "" {
+			t.Fatalf("channel after re-connecting: %+v", ch)
+		}
 	}
-	if status != http.StatusOK || json.Unmarshal(raw, &conn) != nil {
-		t.Fatalf("connect: %d %s", status, raw)
+	reconnect()
+
+	// 2b. Disconnecting through the API: the processor unsubscribes the webhooks on Meta with
+	// the token the api function may not read, deletes the token and records the outcome.
+	status, raw = s.do(t, http.MethodDelete, "/api/channels/"+e2eAccount, nil)
+	if status != http.StatusOK || !strings.Contains(string(raw), `"unsubscribe":"pending"`) {
+		t.Fatalf("DELETE /api/channels/%s: %d %s", e2eAccount, status, raw)
 	}
-	resp, err := s.client.Get(conn.URL)
-	if err != nil {
-		t.Fatalf("follow the authorize URL: %v", err)
+	s.waitFor(t, 30*time.Second, "the unsubscription", func() (bool, string) {
+		ch := s.channels(t)[e2eAccount]
+		return ch.UnsubscribedAt != nil || ch.UnsubscribeError != "", fmt.Sprintf("%+v", ch)
+	})
+	if ch := s.channels(t)[e2eAccount]; ch.UnsubscribedAt == nil || ch.UnsubscribeError != "" || ch.Status != "disconnected" {
+		t.Fatalf("channel after the unsubscription: %+v", ch)
 	}
-	resp.Body.Close()
-	if !strings.Contains(resp.Request.URL.RawQuery, "connected="+e2eAccount) {
-		t.Fatalf("connect flow landed on %s", resp.Request.URL)
+	if out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: store.TokenKeyPrefix + e2eAccount},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: "TOKEN"}}}); err != nil || out.Item != nil {
+		t.Fatalf("token item after the unsubscription: %v (found %v)", err, out != nil && out.Item != nil)
 	}
-	if ch := s.channels(t)[e2eAccount]; ch.Status != "connected" {
-		t.Fatalf("channel after re-connecting: %+v", ch)
-	}
+	reconnect()
 
 	// 3. Meta's data-deletion request: status URL, purge, nothing left.
 	status, raw = s.post(t, s.simURL+"/_sim/data-deletion", map[string]string{"account_id": e2eAccount})

@@ -61,9 +61,9 @@ type disconnectResponse struct {
 	// Unsubscribe is "pending" when the unsubscription was queued (the processor, which may
 	// read the token, runs it; the channel shows the outcome) and "failed" when it could not
 	// be queued (UnsubscribeError says why; the token is deleted all the same).
-	Unsubscribe      string `json:"unsubscribe"`
-	UnsubscribeError string `json:"unsubscribe_error,omitempty"`
-	Purge            *purgeJSON  `json:"purge,omitempty"`
+	Unsubscribe      string     `json:"unsubscribe"`
+	UnsubscribeError string     `json:"unsubscribe_error,omitempty"`
+	Purge            *purgeJSON `json:"purge,omitempty"`
 }
 
 type purgeJSON struct {
