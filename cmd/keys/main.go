@@ -25,14 +25,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Store is what the commands need (implemented by *store.Store).
 type Store interface {
-	CreateAPIKey(ctx context.Context, k store.APIKey) error
-	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
-	RevokeAPIKey(ctx context.Context, id string, now time.Time) (store.APIKey, error)
+	CreateAPIKey(ctx context.Context, k domain.APIKey) error
+	ListAPIKeys(ctx context.Context) ([]domain.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, now time.Time) (domain.APIKey, error)
 }
 
 const usage = `usage:
@@ -82,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintln(stderr, usage)
 			return 2
 		}
-		var k store.APIKey
+		var k domain.APIKey
 		k, err = st.RevokeAPIKey(ctx, rest[1], time.Now())
 		if err == nil {
 			fmt.Fprintf(stdout, "revoked %s (%s), effective now\n", k.ID, k.Name)

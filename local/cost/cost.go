@@ -36,6 +36,7 @@ import (
 	"github.com/iginbox/iginbox/local/runtimeapi"
 	"github.com/iginbox/iginbox/local/samtemplate"
 	"github.com/iginbox/iginbox/local/sqspoll"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
@@ -267,7 +268,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cleanups = append(cleanups, func() { stopPoll(); pollWG.Wait() })
 
 	st := store.New(db, prov.Tables[firstKey(prov.Tables)])
-	if _, err := st.ConnectChannel(ctx, store.Channel{ID: account, Username: "cost", AccessToken: sim.IssueToken(account),
+	if _, err := st.ConnectChannel(ctx, domain.Channel{ID: account, Username: "cost", AccessToken: sim.IssueToken(account),
 		TokenExpiresAt: time.Now().Add(60 * 24 * time.Hour)}, time.Now()); err != nil {
 		return nil, fmt.Errorf("connect channel: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
@@ -137,7 +138,7 @@ func (s *scenario) play(ctx context.Context, progress func(string, ...any)) erro
 // replies sends o.Replies replies of one text and two images (three parts) through the API,
 // and waits until every part is sent and its echo processed.
 func (s *scenario) replies(ctx context.Context, contacts []string, progress func(string, ...any)) error {
-	page, err := s.st.ListConversations(ctx, store.ConversationQuery{ChannelID: s.account, Limit: 200})
+	page, err := s.st.ListConversations(ctx, domain.ConversationQuery{ChannelID: s.account, Limit: 200})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -210,15 +211,15 @@ func (s *stack) purgeLarge(t *testing.T, ctx context.Context, db *dynamodb.Clien
 	const acct, igsid = "17841400000000077", "5550007700001"
 	st := store.New(db, table)
 	now := time.Now()
-	if _, err := st.ConnectChannel(ctx, store.Channel{ID: acct, Username: "bulk", AccessToken: "not-a-simulator-token",
+	if _, err := st.ConnectChannel(ctx, domain.Channel{ID: acct, Username: "bulk", AccessToken: "not-a-simulator-token",
 		TokenExpiresAt: now.Add(50 * 24 * time.Hour)}, now); err != nil {
 		t.Fatal(err)
 	}
 	conv := inbox.ConversationID(acct, igsid, 1)
 	tx := st.NewTx()
-	tx.CreateConversation(store.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: store.StatusOpen, Seq: 1,
+	tx.CreateConversation(domain.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1,
 		LastActivityMS: now.UnixMilli(), LastIncomingMS: now.UnixMilli(), CreatedAt: now})
-	tx.PutContact(store.Contact{ChannelID: acct, IGSID: igsid, Name: "Bulk \U0001F602", OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1})
+	tx.PutContact(domain.Contact{ChannelID: acct, IGSID: igsid, Name: "Bulk \U0001F602", OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1})
 	if err := st.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
@@ -227,16 +228,16 @@ func (s *stack) purgeLarge(t *testing.T, ctx context.Context, db *dynamodb.Clien
 	for i := range n {
 		mid := fmt.Sprintf("aWdfZAG1bulk%08d", i)
 		ts := now.Add(-time.Duration(n-i) * time.Second).UnixMilli()
-		m := store.Message{ID: inbox.MessageID(acct, mid), ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: mid,
-			Direction: store.DirectionIncoming, Text: "bulk message " + strconv.Itoa(i) + " \u202e\U0001F602", Status: store.MessageReceived,
+		m := domain.Message{ID: inbox.MessageID(acct, mid), ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: mid,
+			Direction: domain.DirectionIncoming, Text: "bulk message " + strconv.Itoa(i) + " \u202e\U0001F602", Status: domain.MessageReceived,
 			TimestampMS: ts, CreatedAt: now}
 		mi, err := attributevalue.MarshalMap(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mi["pk"], mi["sk"] = &ddbtypes.AttributeValueMemberS{Value: "CONV#" + conv}, &ddbtypes.AttributeValueMemberS{Value: store.MessageSK(ts, mid)}
+		mi["pk"], mi["sk"] = &ddbtypes.AttributeValueMemberS{Value: "CONV#" + conv}, &ddbtypes.AttributeValueMemberS{Value: domain.MessageSK(ts, mid)}
 		mi["type"] = &ddbtypes.AttributeValueMemberS{Value: "message"}
-		ri, err := attributevalue.MarshalMap(store.MIDRecord{ChannelID: acct, MID: mid, ConversationID: conv, MessageSK: store.MessageSK(ts, mid), Ver: 1})
+		ri, err := attributevalue.MarshalMap(domain.MIDRecord{ChannelID: acct, MID: mid, ConversationID: conv, MessageSK: domain.MessageSK(ts, mid), Ver: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +292,7 @@ func (s *stack) purgeLarge(t *testing.T, ctx context.Context, db *dynamodb.Clien
 	}
 	t.Logf("purge of %d messages: %s (including the %s settle wait), %d steps, %d DynamoDB requests, deleted %v",
 		n, took.Round(time.Millisecond), "2s", steps, calls, final.Deleted)
-	if final.Deleted[store.KindMessage] != n || final.Deleted[store.KindMIDRecord] != n {
+	if final.Deleted[domain.KindMessage] != n || final.Deleted[domain.KindMIDRecord] != n {
 		t.Errorf("deleted %v, want %d messages and %d per-mid records", final.Deleted, n, n)
 	}
 	if left := testenv.ItemsMentioning(t, db, table, acct); len(left) != 0 {

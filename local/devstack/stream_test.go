@@ -18,6 +18,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/samtemplate"
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/publisher"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -80,7 +81,7 @@ func TestStreamPollerPoisonRecordToOnFailureQueue(t *testing.T) {
 
 	ctx := context.Background()
 	const acct, igsid, conv = "17841400000000001", "5550001234567", "0123456789abcdef01234567"
-	if _, err := st.ConnectChannel(ctx, store.Channel{ID: acct, Username: "shop", AccessToken: "tok", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
+	if _, err := st.ConnectChannel(ctx, domain.Channel{ID: acct, Username: "shop", AccessToken: "tok", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
@@ -90,9 +91,9 @@ func TestStreamPollerPoisonRecordToOnFailureQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx := st.NewTx()
-	tx.CreateConversation(store.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: store.StatusOpen, Seq: 1, LastActivityMS: 1767225600000, CreatedAt: time.Now()})
-	tx.PutMessage(store.Message{ID: "aaaaaaaaaaaaaaaaaaaaaaaa", ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: "mid.1",
-		Direction: store.DirectionIncoming, Text: "after the poison 😂", Status: store.MessageReceived, TimestampMS: 1767225600000})
+	tx.CreateConversation(domain.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1767225600000, CreatedAt: time.Now()})
+	tx.PutMessage(domain.Message{ID: "aaaaaaaaaaaaaaaaaaaaaaaa", ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: "mid.1",
+		Direction: domain.DirectionIncoming, Text: "after the poison 😂", Status: domain.MessageReceived, TimestampMS: 1767225600000})
 	if err := st.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
@@ -120,7 +121,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 
 	r.token = r.sim.IssueToken(acct)
 	now := time.Now()
-	if _, err := r.st.ConnectChannel(context.Background(), store.Channel{ID: acct, Username: "shop", AccessToken: r.token,
+	if _, err := r.st.ConnectChannel(context.Background(), domain.Channel{ID: acct, Username: "shop", AccessToken: r.token,
 		TokenExpiresAt: now.Add(60 * 24 * time.Hour)}, now); err != nil {
 		t.Fatalf("connect channel: %v", err)
 	}
@@ -319,7 +320,7 @@ func (r *rig) state() state {
 		r.call("/api/conversations", q, &page)
 		for _, c := range page.Conversations {
 			s.contacts[c.Contact.IGSID] = c.Contact
-			if c.Status == store.StatusOpen {
+			if c.Status == domain.StatusOpen {
 				s.open[c.Contact.IGSID]++
 			}
 			mq := map[string]string{"limit": "200"}

@@ -45,6 +45,7 @@ import (
 	"github.com/iginbox/iginbox/local/samtemplate"
 	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
@@ -502,7 +503,7 @@ func inProcess(ctx context.Context, o options) (*stack, error) {
 	simSrv := httptest.NewServer(sim)
 	stops = append(stops, simSrv.Close)
 	token := sim.IssueToken(o.account)
-	if _, err := st.ConnectChannel(ctx, store.Channel{ID: o.account, Username: "load", AccessToken: token, TokenExpiresAt: time.Now().Add(60 * 24 * time.Hour)}, time.Now()); err != nil {
+	if _, err := st.ConnectChannel(ctx, domain.Channel{ID: o.account, Username: "load", AccessToken: token, TokenExpiresAt: time.Now().Add(60 * 24 * time.Hour)}, time.Now()); err != nil {
 		stop()
 		return nil, fmt.Errorf("connect channel: %w", err)
 	}

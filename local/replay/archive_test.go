@@ -23,6 +23,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/archive"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/processor"
@@ -121,7 +122,7 @@ func newInboxState(t *testing.T, db *dynamodb.Client) *inboxState {
 	st := store.New(db, testenv.Table(t, db))
 	t0 := time.Date(2025, 11, 20, 10, 0, 0, 0, time.UTC)
 	for _, acct := range []string{"17841400000000001", "17841400000000002"} {
-		if _, err := st.ConnectChannel(context.Background(), store.Channel{ID: acct, Username: "shop", AccessToken: "IGAAtoken", TokenExpiresAt: t0.Add(24 * 60 * time.Hour)}, t0); err != nil {
+		if _, err := st.ConnectChannel(context.Background(), domain.Channel{ID: acct, Username: "shop", AccessToken: "IGAAtoken", TokenExpiresAt: t0.Add(24 * 60 * time.Hour)}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,13 +146,13 @@ func (s *inboxState) process(t *testing.T, recs []events.SQSMessage) {
 func (s *inboxState) snapshot(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
-	page, err := s.st.ListConversations(ctx, store.ConversationQuery{Limit: 200})
+	page, err := s.st.ListConversations(ctx, domain.ConversationQuery{Limit: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
 	type conv struct {
-		Conversation store.Conversation
-		Messages     []store.Message
+		Conversation domain.Conversation
+		Messages     []domain.Message
 	}
 	var out []conv
 	for _, c := range page.Conversations {

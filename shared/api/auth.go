@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/identity"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -25,13 +26,13 @@ const keyTouchEvery = time.Minute
 
 // IdentityStore is what named keys and sessions need (implemented by *store.Store).
 type IdentityStore interface {
-	CreateAPIKey(ctx context.Context, k store.APIKey) error
-	GetAPIKey(ctx context.Context, id string) (store.APIKey, error)
-	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
-	RevokeAPIKey(ctx context.Context, id string, now time.Time) (store.APIKey, error)
+	CreateAPIKey(ctx context.Context, k domain.APIKey) error
+	GetAPIKey(ctx context.Context, id string) (domain.APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]domain.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, now time.Time) (domain.APIKey, error)
 	TouchAPIKey(ctx context.Context, id string, now time.Time, every time.Duration) error
-	CreateSession(ctx context.Context, s store.Session) error
-	GetSession(ctx context.Context, id string) (store.Session, error)
+	CreateSession(ctx context.Context, s domain.Session) error
+	GetSession(ctx context.Context, id string) (domain.Session, error)
 	DeleteSession(ctx context.Context, id string) error
 }
 
@@ -103,7 +104,7 @@ func bootstrapPrincipal() identity.Principal {
 	return identity.Principal{KeyID: identity.BootstrapKeyID, Name: identity.BootstrapName, Admin: true}
 }
 
-func keyPrincipal(k store.APIKey) identity.Principal {
+func keyPrincipal(k domain.APIKey) identity.Principal {
 	return identity.Principal{KeyID: k.ID, Name: k.Name, Admin: k.Admin, Channels: k.Channels}
 }
 
@@ -118,7 +119,7 @@ func (s *Server) principalForKey(ctx context.Context, token string) (identity.Pr
 		return identity.Principal{}, unauthorized()
 	}
 	k, err := s.ids.st.GetAPIKey(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return identity.Principal{}, unauthorized()
 	}
 	if err != nil {
@@ -142,7 +143,7 @@ func (s *Server) principalForSession(ctx context.Context, cookie string) (identi
 		return identity.Principal{}, unauthorized()
 	}
 	sess, err := s.ids.st.GetSession(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return identity.Principal{}, unauthorized()
 	}
 	if err != nil {
@@ -159,7 +160,7 @@ func (s *Server) principalForSession(ctx context.Context, cookie string) (identi
 		p = bootstrapPrincipal()
 	} else {
 		k, err := s.ids.st.GetAPIKey(ctx, sess.KeyID)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return identity.Principal{}, unauthorized()
 		}
 		if err != nil {
@@ -257,7 +258,7 @@ func optTime(t time.Time) *string {
 }
 
 // NewKeyJSON renders a key.
-func NewKeyJSON(k store.APIKey) KeyJSON {
+func NewKeyJSON(k domain.APIKey) KeyJSON {
 	ch := k.Channels
 	if ch == nil {
 		ch = []string{}
@@ -278,27 +279,27 @@ const MaxKeyName = 64
 
 // NewAPIKey validates a request and returns the key to store with the key itself, which is
 // shown once. The CLI and POST /api/keys share it.
-func NewAPIKey(in KeyRequest, now time.Time) (store.APIKey, string, error) {
+func NewAPIKey(in KeyRequest, now time.Time) (domain.APIKey, string, error) {
 	name := strings.TrimSpace(in.Name)
 	if name == "" || utf8.RuneCountInString(name) > MaxKeyName || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return store.APIKey{}, "", Errorf(http.StatusBadRequest, "invalid_name", "name is required: 1 to %d printable characters", MaxKeyName)
+		return domain.APIKey{}, "", Errorf(http.StatusBadRequest, "invalid_name", "name is required: 1 to %d printable characters", MaxKeyName)
 	}
 	var channels []string
 	for _, c := range in.Channels {
 		c = strings.TrimSpace(c)
 		if c == "" || strings.Trim(c, "0123456789") != "" || len(c) > 32 {
-			return store.APIKey{}, "", Errorf(http.StatusBadRequest, "invalid_channels", "channels are Instagram account ids (digits)")
+			return domain.APIKey{}, "", Errorf(http.StatusBadRequest, "invalid_channels", "channels are Instagram account ids (digits)")
 		}
 		channels = append(channels, c)
 	}
 	if in.Admin && len(channels) > 0 {
-		return store.APIKey{}, "", Errorf(http.StatusBadRequest, "invalid_channels", "an admin key cannot be limited to channels")
+		return domain.APIKey{}, "", Errorf(http.StatusBadRequest, "invalid_channels", "an admin key cannot be limited to channels")
 	}
 	secret, id, prefix, hash, err := identity.NewKey()
 	if err != nil {
-		return store.APIKey{}, "", fmt.Errorf("new key: %w", err)
+		return domain.APIKey{}, "", fmt.Errorf("new key: %w", err)
 	}
-	return store.APIKey{ID: id, Name: name, Prefix: prefix, Hash: hash, Admin: in.Admin, Channels: channels, CreatedAt: now.UTC()}, secret, nil
+	return domain.APIKey{ID: id, Name: name, Prefix: prefix, Hash: hash, Admin: in.Admin, Channels: channels, CreatedAt: now.UTC()}, secret, nil
 }
 
 func requireAdmin(r *Request) error {
@@ -354,7 +355,7 @@ func (h identityRoutes) revokeKey(ctx context.Context, r *Request) (Response, er
 		return Response{}, Errorf(http.StatusNotFound, "not_found", "no key %q", id)
 	}
 	k, err := h.ids.st.RevokeAPIKey(ctx, id, h.ids.now())
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return Response{}, Errorf(http.StatusNotFound, "not_found", "no key %q", id)
 	}
 	if err != nil {
@@ -409,7 +410,7 @@ func (h identityRoutes) signIn(ctx context.Context, r *Request) (Response, error
 		return Response{}, fmt.Errorf("new session: %w", err)
 	}
 	now := h.ids.now()
-	sess := store.Session{ID: id, KeyID: p.KeyID, KeyHash: identity.HashKey(token), CreatedAt: now.UTC(), ExpiresAt: now.Add(h.ids.ttl).UTC()}
+	sess := domain.Session{ID: id, KeyID: p.KeyID, KeyHash: identity.HashKey(token), CreatedAt: now.UTC(), ExpiresAt: now.Add(h.ids.ttl).UTC()}
 	if err := h.ids.st.CreateSession(ctx, sess); err != nil {
 		return Response{}, err
 	}

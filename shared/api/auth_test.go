@@ -15,6 +15,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/oauth"
@@ -121,12 +122,12 @@ func (w *idWorld) createKey(body string) (string, string) {
 
 func (w *idWorld) seedConversation(channel, igsid string, base int64) string {
 	w.t.Helper()
-	if _, err := w.st.ConnectChannel(context.Background(), store.Channel{ID: channel, Username: "shop" + channel[len(channel)-1:],
+	if _, err := w.st.ConnectChannel(context.Background(), domain.Channel{ID: channel, Username: "shop" + channel[len(channel)-1:],
 		AccessToken: "token-" + channel, TokenExpiresAt: w.now.Add(50 * 24 * time.Hour)}, w.now); err != nil {
 		w.t.Fatalf("connect %s: %v", channel, err)
 	}
 	cw := &convWorld{t: w.t, st: w.st}
-	return cw.seed(channel, igsid, base, 2, store.StatusOpen)
+	return cw.seed(channel, igsid, base, 2, domain.StatusOpen)
 }
 
 func TestNamedKeys(t *testing.T) {

@@ -7,15 +7,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/identity"
-	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
 )
 
 // ChannelStore is what the channel routes need from the table (implemented by *store.Store).
 type ChannelStore interface {
-	ListChannels(ctx context.Context) ([]store.Channel, error)
-	SetLockToSingleConversation(ctx context.Context, accountID string, lock bool, now time.Time) (store.Channel, error)
+	ListChannels(ctx context.Context) ([]domain.Channel, error)
+	SetLockToSingleConversation(ctx context.Context, accountID string, lock bool, now time.Time) (domain.Channel, error)
 }
 
 // Connector builds Instagram authorize URLs (implemented by *oauth.Service).
@@ -30,7 +30,7 @@ type Connector interface {
 type ChannelJSON = view.Channel
 
 // NewChannelJSON renders a channel for the API (view.NewChannel).
-func NewChannelJSON(ch store.Channel) ChannelJSON { return view.NewChannel(ch) }
+func NewChannelJSON(ch domain.Channel) ChannelJSON { return view.NewChannel(ch) }
 
 // The browser binding of a connect started from a session (see oauth.BindingCookie): the
 // cookie reaches only the callback and lives as long as the state.
@@ -114,7 +114,7 @@ func (h channelRoutes) patch(ctx context.Context, r *Request) (Response, error) 
 		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", r.Params["id"])
 	}
 	ch, err := h.store.SetLockToSingleConversation(ctx, r.Params["id"], *in.Lock, h.now())
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", r.Params["id"])
 	}
 	if err != nil {

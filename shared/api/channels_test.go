@@ -16,6 +16,7 @@ import (
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/store"
@@ -90,7 +91,7 @@ func (s *chanStack) call(t *testing.T, method, path, auth, body string) (int, ma
 func TestChannelRoutesAuthAndErrors(t *testing.T) {
 	t.Parallel()
 	s := newChanStack(t)
-	if _, err := s.st.ConnectChannel(context.Background(), store.Channel{ID: "17841400000000042", Username: "shop", AccessToken: s.sim.IssueToken("17841400000000042"), TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
+	if _, err := s.st.ConnectChannel(context.Background(), domain.Channel{ID: "17841400000000042", Username: "shop", AccessToken: s.sim.IssueToken("17841400000000042"), TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	bearer := "Bearer " + chanAPIToken

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
 )
@@ -22,14 +23,14 @@ const (
 
 // ConversationStore is what the conversation routes need (implemented by *store.Store).
 type ConversationStore interface {
-	ListConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error)
-	GetConversation(ctx context.Context, id string) (store.Conversation, error)
-	GetContact(ctx context.Context, accountID, igsid string) (store.Contact, error)
-	GetContacts(ctx context.Context, refs []store.ContactRef) (map[store.ContactRef]store.Contact, error)
-	ListMessages(ctx context.Context, conversationID, after string, limit int) (store.MessagePage, error)
-	SetConversationStatus(ctx context.Context, id, status string, by *store.Actor, now time.Time) (store.Conversation, error)
-	SummarizeConversation(ctx context.Context, c store.Conversation) (store.ConversationSummary, error)
-	MarkConversationRead(ctx context.Context, id string) (store.Conversation, error)
+	ListConversations(ctx context.Context, q domain.ConversationQuery) (domain.ConversationPage, error)
+	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
+	GetContact(ctx context.Context, accountID, igsid string) (domain.Contact, error)
+	GetContacts(ctx context.Context, refs []domain.ContactRef) (map[domain.ContactRef]domain.Contact, error)
+	ListMessages(ctx context.Context, conversationID, after string, limit int) (domain.MessagePage, error)
+	SetConversationStatus(ctx context.Context, id, status string, by *domain.Actor, now time.Time) (domain.Conversation, error)
+	SummarizeConversation(ctx context.Context, c domain.Conversation) (domain.ConversationSummary, error)
+	MarkConversationRead(ctx context.Context, id string) (domain.Conversation, error)
 }
 
 var _ ConversationStore = (*store.Store)(nil)
@@ -49,12 +50,12 @@ type (
 )
 
 // NewConversationJSON renders a conversation with its contact (view.NewConversation).
-func NewConversationJSON(c store.Conversation, contact store.Contact) ConversationJSON {
+func NewConversationJSON(c domain.Conversation, contact domain.Contact) ConversationJSON {
 	return view.NewConversation(c, contact)
 }
 
 // NewMessageJSON renders a message (view.NewMessage).
-func NewMessageJSON(m store.Message, readWatermarkMS int64) MessageJSON {
+func NewMessageJSON(m domain.Message, readWatermarkMS int64) MessageJSON {
 	return view.NewMessage(m, readWatermarkMS)
 }
 
@@ -75,7 +76,7 @@ const summaryParallel = 8
 
 // withSummaries renders convs with their contacts, last message and unread count (two
 // queries per conversation, run concurrently).
-func (h conversationRoutes) withSummaries(ctx context.Context, convs []store.Conversation, contacts map[store.ContactRef]store.Contact) ([]ConversationJSON, error) {
+func (h conversationRoutes) withSummaries(ctx context.Context, convs []domain.Conversation, contacts map[domain.ContactRef]domain.Contact) ([]ConversationJSON, error) {
 	out := make([]ConversationJSON, len(convs))
 	errs := make([]error, len(convs))
 	sem := make(chan struct{}, summaryParallel)
@@ -91,7 +92,7 @@ func (h conversationRoutes) withSummaries(ctx context.Context, convs []store.Con
 				errs[i] = err
 				return
 			}
-			out[i] = NewConversationJSON(c, contacts[store.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID}]).WithSummary(sum)
+			out[i] = NewConversationJSON(c, contacts[domain.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID}]).WithSummary(sum)
 		}()
 	}
 	wg.Wait()
@@ -102,12 +103,12 @@ func (h conversationRoutes) withSummaries(ctx context.Context, convs []store.Con
 }
 
 // one renders a single conversation with its contact and summary.
-func (h conversationRoutes) one(ctx context.Context, conv store.Conversation) (ConversationJSON, error) {
+func (h conversationRoutes) one(ctx context.Context, conv domain.Conversation) (ConversationJSON, error) {
 	contact, err := h.st.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return ConversationJSON{}, err
 	}
-	out, err := h.withSummaries(ctx, []store.Conversation{conv}, map[store.ContactRef]store.Contact{{ChannelID: conv.ChannelID, IGSID: conv.ContactIGSID}: contact})
+	out, err := h.withSummaries(ctx, []domain.Conversation{conv}, map[domain.ContactRef]domain.Contact{{ChannelID: conv.ChannelID, IGSID: conv.ContactIGSID}: contact})
 	if err != nil {
 		return ConversationJSON{}, err
 	}
@@ -122,7 +123,7 @@ func (h conversationRoutes) markRead(ctx context.Context, r *Request) (Response,
 		return Response{}, err
 	}
 	conv, err := h.st.MarkConversationRead(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
 	}
 	if err != nil {
@@ -141,11 +142,11 @@ type conversationRoutes struct {
 }
 
 // actor is who a change is recorded as.
-func actor(r *Request) *store.Actor {
+func actor(r *Request) *domain.Actor {
 	if r.Principal.KeyID == "" {
 		return nil
 	}
-	return &store.Actor{KeyID: r.Principal.KeyID, Name: r.Principal.Name}
+	return &domain.Actor{KeyID: r.Principal.KeyID, Name: r.Principal.Name}
 }
 
 // Cursors are opaque: base64url of a versioned, validated sort-key position.
@@ -185,7 +186,7 @@ func pageLimit(q map[string]string) (int, error) {
 }
 
 func storeListError(err error) error {
-	if errors.Is(err, store.ErrInvalidCursor) {
+	if errors.Is(err, domain.ErrInvalidCursor) {
 		return Errorf(http.StatusBadRequest, "invalid_cursor", "cursor is not valid for this list")
 	}
 	return err
@@ -202,7 +203,7 @@ func (h conversationRoutes) list(ctx context.Context, r *Request) (Response, err
 		return Response{}, err
 	}
 	status := r.Query["status"]
-	if status != "" && status != store.StatusOpen && status != store.StatusResolved {
+	if status != "" && status != domain.StatusOpen && status != domain.StatusResolved {
 		return Response{}, Errorf(http.StatusBadRequest, "invalid_status", "status must be open or resolved")
 	}
 	channelID := r.Query["channel_id"]
@@ -217,7 +218,7 @@ func (h conversationRoutes) list(ctx context.Context, r *Request) (Response, err
 		// Another channel's conversations do not exist for this key.
 		return Response{Status: http.StatusOK, Body: conversationList{Conversations: []ConversationJSON{}}}, nil
 	}
-	query := store.ConversationQuery{ChannelID: channelID, Status: status, Limit: limit, After: after}
+	query := domain.ConversationQuery{ChannelID: channelID, Status: status, Limit: limit, After: after}
 	if channelID == "" && len(p.Channels) == 1 {
 		query.ChannelID = p.Channels[0]
 	}
@@ -237,9 +238,9 @@ func (h conversationRoutes) list(ctx context.Context, r *Request) (Response, err
 		}
 		page.Conversations = kept
 	}
-	refs := make([]store.ContactRef, 0, len(page.Conversations))
+	refs := make([]domain.ContactRef, 0, len(page.Conversations))
 	for _, c := range page.Conversations {
-		refs = append(refs, store.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID})
+		refs = append(refs, domain.ContactRef{ChannelID: c.ChannelID, IGSID: c.ContactIGSID})
 	}
 	contacts, err := h.st.GetContacts(ctx, refs)
 	if err != nil {
@@ -258,21 +259,21 @@ type messageList struct {
 	NextCursor string        `json:"next_cursor,omitempty"`
 }
 
-func (h conversationRoutes) conversation(ctx context.Context, r *Request, id string) (store.Conversation, error) {
+func (h conversationRoutes) conversation(ctx context.Context, r *Request, id string) (domain.Conversation, error) {
 	return visibleConversation(ctx, h.st, r, id)
 }
 
 // visibleConversation reads a conversation the principal may see: another channel's
 // conversation is a 404, like one that does not exist.
 func visibleConversation(ctx context.Context, st interface {
-	GetConversation(ctx context.Context, id string) (store.Conversation, error)
-}, r *Request, id string) (store.Conversation, error) {
+	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
+}, r *Request, id string) (domain.Conversation, error) {
 	if !store.ValidConversationID(id) {
-		return store.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+		return domain.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
 	}
 	c, err := st.GetConversation(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !r.Principal.Allows(c.ChannelID)) {
-		return store.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && !r.Principal.Allows(c.ChannelID)) {
+		return domain.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
 	}
 	return c, err
 }
@@ -293,7 +294,7 @@ func (h conversationRoutes) messages(ctx context.Context, r *Request) (Response,
 		return Response{}, err
 	}
 	contact, err := h.st.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return Response{}, err
 	}
 	page, err := h.st.ListMessages(ctx, id, after, limit)
@@ -314,7 +315,7 @@ func (h conversationRoutes) setStatus(ctx context.Context, r *Request) (Response
 	if err := r.DecodeJSON(&body); err != nil {
 		return Response{}, err
 	}
-	if body.Status != store.StatusOpen && body.Status != store.StatusResolved {
+	if body.Status != domain.StatusOpen && body.Status != domain.StatusResolved {
 		return Response{}, Errorf(http.StatusBadRequest, "invalid_status", "status must be open or resolved")
 	}
 	id := r.Params["id"]
@@ -323,9 +324,9 @@ func (h conversationRoutes) setStatus(ctx context.Context, r *Request) (Response
 	}
 	conv, err := h.st.SetConversationStatus(ctx, id, body.Status, actor(r), h.now())
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return Response{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
-	case errors.Is(err, store.ErrConversationOpen):
+	case errors.Is(err, domain.ErrConversationOpen):
 		return Response{}, Errorf(http.StatusConflict, "conversation_open", "another conversation with this contact is open; resolve it first")
 	case err != nil:
 		return Response{}, err

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // TestListAllChannelsAtScale pages the conversation list without channel_id through a few
@@ -23,8 +23,8 @@ func TestListAllChannelsAtScale(t *testing.T) {
 		for i := start; i < min(start+100, n); i++ {
 			ch, igsid := fmt.Sprintf("178414%011d", i%channels), fmt.Sprintf("77%013d", i)
 			ms := base + int64((i*7919)%n)*1000 // every second of n, shuffled across channels
-			tx.CreateConversation(store.Conversation{ID: store.HashID("conversation", ch, igsid, "1"), ChannelID: ch, ContactIGSID: igsid,
-				Status: store.StatusOpen, Seq: 1, LastActivityMS: ms, LastIncomingMS: ms, CreatedAt: time.Unix(0, 0)})
+			tx.CreateConversation(domain.Conversation{ID: domain.HashID("conversation", ch, igsid, "1"), ChannelID: ch, ContactIGSID: igsid,
+				Status: domain.StatusOpen, Seq: 1, LastActivityMS: ms, LastIncomingMS: ms, CreatedAt: time.Unix(0, 0)})
 		}
 		if err := w.st.Commit(context.Background(), tx); err != nil {
 			t.Fatalf("seed: %v", err)

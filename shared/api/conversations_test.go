@@ -16,6 +16,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
@@ -41,15 +42,15 @@ func (w *convWorld) seed(channel, igsid string, base int64, n int, status string
 	id := fmt.Sprintf("%024x", base)
 	tx := w.st.NewTx()
 	last := base + int64(n-1)
-	tx.CreateConversation(store.Conversation{ID: id, ChannelID: channel, ContactIGSID: igsid, Status: status, Seq: 1, LastActivityMS: last, LastIncomingMS: last, CreatedAt: time.Unix(0, 0)})
-	contact := store.Contact{ChannelID: channel, IGSID: igsid, Name: "Name " + igsid, Username: "u" + igsid, LastConversationID: id, ConversationSeq: 1, ConvLastActivityMS: last, ConvLastIncomingMS: last}
-	if status == store.StatusOpen {
+	tx.CreateConversation(domain.Conversation{ID: id, ChannelID: channel, ContactIGSID: igsid, Status: status, Seq: 1, LastActivityMS: last, LastIncomingMS: last, CreatedAt: time.Unix(0, 0)})
+	contact := domain.Contact{ChannelID: channel, IGSID: igsid, Name: "Name " + igsid, Username: "u" + igsid, LastConversationID: id, ConversationSeq: 1, ConvLastActivityMS: last, ConvLastIncomingMS: last}
+	if status == domain.StatusOpen {
 		contact.OpenConversationID = id
 	}
 	tx.PutContact(contact)
 	for i := range n {
-		tx.PutMessage(store.Message{ID: fmt.Sprintf("m%d", i), ConversationID: id, ChannelID: channel, ContactIGSID: igsid, MID: fmt.Sprintf("mid-%d", i),
-			Direction: store.DirectionIncoming, Status: store.MessageReceived, Text: fmt.Sprint("msg ", i), TimestampMS: base + int64(i)})
+		tx.PutMessage(domain.Message{ID: fmt.Sprintf("m%d", i), ConversationID: id, ChannelID: channel, ContactIGSID: igsid, MID: fmt.Sprintf("mid-%d", i),
+			Direction: domain.DirectionIncoming, Status: domain.MessageReceived, Text: fmt.Sprint("msg ", i), TimestampMS: base + int64(i)})
 	}
 	if err := w.st.Commit(ctx, tx); err != nil {
 		w.t.Fatalf("seed: %v", err)
@@ -88,13 +89,13 @@ func TestConversationPaging(t *testing.T) {
 	base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC).UnixMilli()
 	var want []string // newest first
 	for i := range 5 {
-		status := store.StatusOpen
+		status := domain.StatusOpen
 		if i%2 == 1 {
-			status = store.StatusResolved
+			status = domain.StatusResolved
 		}
 		want = append([]string{w.seed(chA, fmt.Sprint("c", i), base+int64(i)*1000, 1, status)}, want...)
 	}
-	other := w.seed(chB, "x", base+99000, 1, store.StatusOpen)
+	other := w.seed(chB, "x", base+99000, 1, domain.StatusOpen)
 
 	var got []string
 	q := map[string]string{"channel_id": chA, "limit": "2"}
@@ -155,7 +156,7 @@ func TestConversationPaging(t *testing.T) {
 func TestMessagePaging(t *testing.T) {
 	t.Parallel()
 	w := newConvWorld(t)
-	id := w.seed("17841400000000001", "c", 1763802000000, 7, store.StatusOpen)
+	id := w.seed("17841400000000001", "c", 1763802000000, 7, domain.StatusOpen)
 	var got []string
 	q := map[string]string{"limit": "3"}
 	for {
@@ -187,7 +188,7 @@ func TestMessagePaging(t *testing.T) {
 func TestConversationErrors(t *testing.T) {
 	t.Parallel()
 	w := newConvWorld(t)
-	id := w.seed("17841400000000001", "c", 1763802000000, 2, store.StatusOpen)
+	id := w.seed("17841400000000001", "c", 1763802000000, 2, domain.StatusOpen)
 	forged := base64.RawURLEncoding.EncodeToString([]byte("m1|" + id + "|MSG#12#x"))
 	otherList := base64.RawURLEncoding.EncodeToString([]byte("c1|other||0000000000001#" + id))
 	for _, tc := range []struct {
@@ -225,7 +226,7 @@ func TestConversationErrors(t *testing.T) {
 func TestConversationStatus(t *testing.T) {
 	t.Parallel()
 	w := newConvWorld(t)
-	id := w.seed("17841400000000001", "c", 1763802000000, 1, store.StatusOpen)
+	id := w.seed("17841400000000001", "c", 1763802000000, 1, domain.StatusOpen)
 	for _, tc := range []struct {
 		body, want string
 	}{

@@ -7,16 +7,17 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
 // DisconnectStore is what the disconnect and erasure routes need (*store.Store).
 type DisconnectStore interface {
-	GetChannel(ctx context.Context, accountID string) (store.Channel, error)
-	MarkDisconnected(ctx context.Context, accountID, reason string, at time.Time) (store.Channel, error)
+	GetChannel(ctx context.Context, accountID string) (domain.Channel, error)
+	MarkDisconnected(ctx context.Context, accountID, reason string, at time.Time) (domain.Channel, error)
 	DeleteToken(ctx context.Context, accountID string) error
-	GetConversation(ctx context.Context, id string) (store.Conversation, error)
+	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
 }
 
 // Eraser starts unsubscriptions, purges and contact erasures (erasure.Starter).
@@ -82,14 +83,14 @@ func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, er
 		return Response{}, Errorf(http.StatusBadRequest, "invalid_purge", "purge must be true or false")
 	}
 	ch, err := h.st.GetChannel(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !r.Principal.Allows(id)) {
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && !r.Principal.Allows(id)) {
 		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", id)
 	}
 	if err != nil {
 		return Response{}, err
 	}
-	ch, err = h.st.MarkDisconnected(ctx, id, store.DisconnectAPI, h.now())
-	if errors.Is(err, store.ErrNotFound) {
+	ch, err = h.st.MarkDisconnected(ctx, id, domain.DisconnectAPI, h.now())
+	if errors.Is(err, domain.ErrNotFound) {
 		return Response{}, Errorf(http.StatusNotFound, "channel_not_found", "no channel %s", id)
 	}
 	if err != nil {
@@ -107,7 +108,7 @@ func (h erasureRoutes) disconnect(ctx context.Context, r *Request) (Response, er
 	}
 	out.Channel = NewChannelJSON(ch)
 	if purge {
-		code, err := h.eraser.StartPurge(ctx, id, store.DisconnectAPI)
+		code, err := h.eraser.StartPurge(ctx, id, domain.DisconnectAPI)
 		if err != nil {
 			return Response{}, err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/graph"
@@ -72,7 +73,7 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 	}
 	const acct, other = "17841400000000042", "17841400000000043"
 	for _, id := range []string{acct, other} {
-		if _, err := st.ConnectChannel(ctx, store.Channel{ID: id, Username: "shop", AccessToken: sim.IssueToken(id),
+		if _, err := st.ConnectChannel(ctx, domain.Channel{ID: id, Username: "shop", AccessToken: sim.IssueToken(id),
 			TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -86,11 +87,11 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 	}
 	// A conversation to reply to and to erase.
 	now := time.Now()
-	conv := store.Conversation{ID: "0123456789abcdef01234567", ChannelID: acct, ContactIGSID: "5550001", Status: store.StatusOpen,
+	conv := domain.Conversation{ID: "0123456789abcdef01234567", ChannelID: acct, ContactIGSID: "5550001", Status: domain.StatusOpen,
 		Seq: 1, LastActivityMS: now.UnixMilli(), LastIncomingMS: now.UnixMilli(), CreatedAt: now}
 	tx := st.NewTx()
 	tx.CreateConversation(conv)
-	tx.PutContact(store.Contact{ChannelID: acct, IGSID: "5550001", LastConversationID: conv.ID, OpenConversationID: conv.ID,
+	tx.PutContact(domain.Contact{ChannelID: acct, IGSID: "5550001", LastConversationID: conv.ID, OpenConversationID: conv.ID,
 		ConversationSeq: 1, ConvLastIncomingMS: now.UnixMilli()})
 	if err := st.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 // hasNoToken reports whether the channel's token item is gone (tokens live in their own items).
 func hasNoToken(ctx context.Context, st *store.Store, id string) bool {
 	_, err := st.GetChannelToken(ctx, id)
-	return errors.Is(err, store.ErrNotFound)
+	return errors.Is(err, domain.ErrNotFound)
 }
 
 // failingPublisher refuses every message (our own interface).
@@ -204,7 +205,7 @@ func TestDisconnectEnqueueFailure(t *testing.T) {
 	server := api.New(chanAPIToken, slog.New(slog.NewJSONHandler(&chanLogs{}, nil)),
 		api.WithErasure(st, erasure.Starter{Store: st, Pub: failingPublisher{}}, api.ErasureConfig{StatusURL: oauth.PublicURL}))
 	const acct = "17841400000000044"
-	if _, err := st.ConnectChannel(ctx, store.Channel{ID: acct, Username: "shop", AccessToken: "IGSIM_tok",
+	if _, err := st.ConnectChannel(ctx, domain.Channel{ID: acct, Username: "shop", AccessToken: "IGSIM_tok",
 		TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -24,9 +25,9 @@ const fuzzToken = "api-token-for-fuzzing"
 type fuzzStore struct {
 	tx   *store.Store // only builds transactions (NewTx); never reaches DynamoDB
 	now  time.Time
-	conv store.Conversation
-	cont store.Contact
-	ch   store.Channel
+	conv domain.Conversation
+	cont domain.Contact
+	ch   domain.Channel
 }
 
 func newFuzzStore() *fuzzStore {
@@ -34,39 +35,39 @@ func newFuzzStore() *fuzzStore {
 	return &fuzzStore{
 		tx:   store.New(nil, "fuzz"),
 		now:  now,
-		conv: store.Conversation{ID: "c1", ChannelID: "1", ContactIGSID: "2", Status: store.StatusOpen, LastActivityMS: now.Add(-time.Minute).UnixMilli(), LastIncomingMS: now.Add(-time.Minute).UnixMilli(), CreatedAt: now},
-		cont: store.Contact{ChannelID: "1", IGSID: "2", Name: "Ann", OpenConversationID: "c1", LastConversationID: "c1", ConvLastIncomingMS: now.Add(-time.Minute).UnixMilli(), Ver: 3},
-		ch:   store.Channel{ID: "1", Username: "shop", AccessToken: "secret-token", TokenExpiresAt: now.Add(time.Hour)},
+		conv: domain.Conversation{ID: "c1", ChannelID: "1", ContactIGSID: "2", Status: domain.StatusOpen, LastActivityMS: now.Add(-time.Minute).UnixMilli(), LastIncomingMS: now.Add(-time.Minute).UnixMilli(), CreatedAt: now},
+		cont: domain.Contact{ChannelID: "1", IGSID: "2", Name: "Ann", OpenConversationID: "c1", LastConversationID: "c1", ConvLastIncomingMS: now.Add(-time.Minute).UnixMilli(), Ver: 3},
+		ch:   domain.Channel{ID: "1", Username: "shop", AccessToken: "secret-token", TokenExpiresAt: now.Add(time.Hour)},
 	}
 }
 
-func (f *fuzzStore) ListConversations(context.Context, store.ConversationQuery) (store.ConversationPage, error) {
-	return store.ConversationPage{Conversations: []store.Conversation{f.conv}, Next: "pos"}, nil
+func (f *fuzzStore) ListConversations(context.Context, domain.ConversationQuery) (domain.ConversationPage, error) {
+	return domain.ConversationPage{Conversations: []domain.Conversation{f.conv}, Next: "pos"}, nil
 }
 
-func (f *fuzzStore) GetConversation(_ context.Context, id string) (store.Conversation, error) {
+func (f *fuzzStore) GetConversation(_ context.Context, id string) (domain.Conversation, error) {
 	if id != f.conv.ID {
-		return store.Conversation{}, store.ErrNotFound
+		return domain.Conversation{}, domain.ErrNotFound
 	}
 	return f.conv, nil
 }
 
-func (f *fuzzStore) GetChannel(_ context.Context, accountID string) (store.Channel, error) {
+func (f *fuzzStore) GetChannel(_ context.Context, accountID string) (domain.Channel, error) {
 	if accountID != f.ch.ID {
-		return store.Channel{}, store.ErrNotFound
+		return domain.Channel{}, domain.ErrNotFound
 	}
 	return f.ch, nil
 }
 
-func (f *fuzzStore) GetContact(_ context.Context, accountID, igsid string) (store.Contact, error) {
+func (f *fuzzStore) GetContact(_ context.Context, accountID, igsid string) (domain.Contact, error) {
 	if accountID != f.cont.ChannelID || igsid != f.cont.IGSID {
-		return store.Contact{}, store.ErrNotFound
+		return domain.Contact{}, domain.ErrNotFound
 	}
 	return f.cont, nil
 }
 
-func (f *fuzzStore) GetContacts(_ context.Context, refs []store.ContactRef) (map[store.ContactRef]store.Contact, error) {
-	out := map[store.ContactRef]store.Contact{}
+func (f *fuzzStore) GetContacts(_ context.Context, refs []domain.ContactRef) (map[domain.ContactRef]domain.Contact, error) {
+	out := map[domain.ContactRef]domain.Contact{}
 	for _, r := range refs {
 		if r.ChannelID == f.cont.ChannelID && r.IGSID == f.cont.IGSID {
 			out[r] = f.cont
@@ -75,46 +76,46 @@ func (f *fuzzStore) GetContacts(_ context.Context, refs []store.ContactRef) (map
 	return out, nil
 }
 
-func (f *fuzzStore) ListMessages(context.Context, string, string, int) (store.MessagePage, error) {
-	return store.MessagePage{}, nil
+func (f *fuzzStore) ListMessages(context.Context, string, string, int) (domain.MessagePage, error) {
+	return domain.MessagePage{}, nil
 }
 
-func (f *fuzzStore) SetConversationStatus(_ context.Context, id, status string, _ *store.Actor, _ time.Time) (store.Conversation, error) {
+func (f *fuzzStore) SetConversationStatus(_ context.Context, id, status string, _ *domain.Actor, _ time.Time) (domain.Conversation, error) {
 	c, err := f.GetConversation(context.Background(), id)
 	c.Status = status
 	return c, err
 }
 
-func (f *fuzzStore) SummarizeConversation(context.Context, store.Conversation) (store.ConversationSummary, error) {
-	return store.ConversationSummary{}, nil
+func (f *fuzzStore) SummarizeConversation(context.Context, domain.Conversation) (domain.ConversationSummary, error) {
+	return domain.ConversationSummary{}, nil
 }
 
-func (f *fuzzStore) MarkConversationRead(_ context.Context, id string) (store.Conversation, error) {
+func (f *fuzzStore) MarkConversationRead(_ context.Context, id string) (domain.Conversation, error) {
 	return f.GetConversation(context.Background(), id)
 }
 
-func (f *fuzzStore) ListChannels(context.Context) ([]store.Channel, error) {
-	return []store.Channel{f.ch}, nil
+func (f *fuzzStore) ListChannels(context.Context) ([]domain.Channel, error) {
+	return []domain.Channel{f.ch}, nil
 }
 
-func (f *fuzzStore) SetLockToSingleConversation(_ context.Context, accountID string, lock bool, _ time.Time) (store.Channel, error) {
+func (f *fuzzStore) SetLockToSingleConversation(_ context.Context, accountID string, lock bool, _ time.Time) (domain.Channel, error) {
 	if accountID != f.ch.ID {
-		return store.Channel{}, store.ErrNotFound
+		return domain.Channel{}, domain.ErrNotFound
 	}
 	c := f.ch
 	c.LockToSingleConversation = lock
 	return c, nil
 }
 
-func (f *fuzzStore) CreateOutgoing(context.Context, []store.OutgoingPart, *store.IdempotencyRecord) error {
+func (f *fuzzStore) CreateOutgoing(context.Context, []domain.OutgoingPart, *domain.IdempotencyRecord) error {
 	return nil
 }
 
-func (f *fuzzStore) GetIdempotency(context.Context, string, string) (store.IdempotencyRecord, error) {
-	return store.IdempotencyRecord{}, store.ErrNotFound
+func (f *fuzzStore) GetIdempotency(context.Context, string, string) (domain.IdempotencyRecord, error) {
+	return domain.IdempotencyRecord{}, domain.ErrNotFound
 }
 
-func (f *fuzzStore) GetOutgoingParts(context.Context, string, []string) ([]store.OutgoingPart, error) {
+func (f *fuzzStore) GetOutgoingParts(context.Context, string, []string) ([]domain.OutgoingPart, error) {
 	return nil, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/outbound"
 	"github.com/iginbox/iginbox/shared/store"
@@ -32,12 +33,12 @@ const (
 
 // ReplyStore is what the reply route needs (implemented by *store.Store).
 type ReplyStore interface {
-	GetConversation(ctx context.Context, id string) (store.Conversation, error)
-	GetChannel(ctx context.Context, accountID string) (store.Channel, error)
-	GetContact(ctx context.Context, accountID, igsid string) (store.Contact, error)
-	CreateOutgoing(ctx context.Context, parts []store.OutgoingPart, idem *store.IdempotencyRecord) error
-	GetIdempotency(ctx context.Context, conversationID, keyHash string) (store.IdempotencyRecord, error)
-	GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]store.OutgoingPart, error)
+	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
+	GetChannel(ctx context.Context, accountID string) (domain.Channel, error)
+	GetContact(ctx context.Context, accountID, igsid string) (domain.Contact, error)
+	CreateOutgoing(ctx context.Context, parts []domain.OutgoingPart, idem *domain.IdempotencyRecord) error
+	GetIdempotency(ctx context.Context, conversationID, keyHash string) (domain.IdempotencyRecord, error)
+	GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]domain.OutgoingPart, error)
 	NewTx() *store.Tx
 	Commit(ctx context.Context, tx *store.Tx) error
 }
@@ -142,18 +143,18 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 		return Response{}, err
 	}
 	ch, err := h.st.GetChannel(ctx, conv.ChannelID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && ch.Disconnected()) {
+	if errors.Is(err, domain.ErrNotFound) || (err == nil && ch.Disconnected()) {
 		return Response{}, Errorf(http.StatusConflict, "channel_disconnected", "channel %s is disconnected: connect it again to reply", conv.ChannelID)
 	}
 	if err != nil {
 		return Response{}, err
 	}
 	contact, err := h.st.GetContact(ctx, conv.ChannelID, conv.ContactIGSID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return Response{}, err
 	}
 	bodyHash := body.hash()
-	var idem *store.IdempotencyRecord
+	var idem *domain.IdempotencyRecord
 	requestID := randomID()
 	now := h.cfg.Now().UTC()
 	if idemKey != "" {
@@ -162,8 +163,8 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 		if resp, done, err := h.replay(ctx, conv, contact, keyHash, bodyHash); done || err != nil {
 			return resp, err
 		}
-		requestID = store.HashID("request", conv.ID, keyHash)
-		idem = &store.IdempotencyRecord{
+		requestID = domain.HashID("request", conv.ID, keyHash)
+		idem = &domain.IdempotencyRecord{
 			ConversationID: conv.ID, KeyHash: keyHash, BodyHash: bodyHash, RequestID: requestID,
 			CreatedAt: now, TTL: now.Add(IdempotencyTTL).Unix(),
 		}
@@ -178,7 +179,7 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 		}
 	}
 	if err := h.st.CreateOutgoing(ctx, parts, idem); err != nil {
-		if idem != nil && errors.Is(err, store.ErrConflict) {
+		if idem != nil && errors.Is(err, domain.ErrConflict) {
 			// The same key was used concurrently: answer like a replay.
 			if resp, done, rerr := h.replay(ctx, conv, contact, idem.KeyHash, bodyHash); done || rerr != nil {
 				return resp, rerr
@@ -200,9 +201,9 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 // replay answers a reused Idempotency-Key: the same body returns the records it created (and
 // enqueues again the parts still waiting, so an earlier failed enqueue is finished); another
 // body is a 409. done is false when the key is unused.
-func (h replyRoutes) replay(ctx context.Context, conv store.Conversation, contact store.Contact, keyHash, bodyHash string) (Response, bool, error) {
+func (h replyRoutes) replay(ctx context.Context, conv domain.Conversation, contact domain.Contact, keyHash, bodyHash string) (Response, bool, error) {
 	rec, err := h.st.GetIdempotency(ctx, conv.ID, keyHash)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return Response{}, false, nil
 	}
 	if err != nil {
@@ -215,9 +216,9 @@ func (h replyRoutes) replay(ctx context.Context, conv store.Conversation, contac
 	if err != nil {
 		return Response{}, true, err
 	}
-	var waiting []store.OutgoingPart
+	var waiting []domain.OutgoingPart
 	for _, p := range parts {
-		if p.Status == store.MessageQueued && !p.SendPending {
+		if p.Status == domain.MessageQueued && !p.SendPending {
 			waiting = append(waiting, p)
 		}
 	}
@@ -230,7 +231,7 @@ func (h replyRoutes) replay(ctx context.Context, conv store.Conversation, contac
 
 // enqueue publishes one send command per part, in part order, in the conversation's group.
 // Commands of the same part and attempt share a deduplication id, so enqueueing again is safe.
-func (h replyRoutes) enqueue(ctx context.Context, parts []store.OutgoingPart) error {
+func (h replyRoutes) enqueue(ctx context.Context, parts []domain.OutgoingPart) error {
 	if len(parts) == 0 {
 		return nil
 	}
@@ -250,10 +251,10 @@ func (h replyRoutes) enqueue(ctx context.Context, parts []store.OutgoingPart) er
 // abandon marks the parts of a request without an Idempotency-Key failed when they could not
 // be enqueued (the client cannot finish that request; a retry creates a new one). A part the
 // sender has started is left alone (the conditions fail).
-func (h replyRoutes) abandon(ctx context.Context, parts []store.OutgoingPart) {
+func (h replyRoutes) abandon(ctx context.Context, parts []domain.OutgoingPart) {
 	for _, p := range parts {
 		tx := h.st.NewTx()
-		tx.MarkFailed(p.ConversationID, p.SK(), 0, store.SendError{Message: "not sent: the reply could not be queued"})
+		tx.MarkFailed(p.ConversationID, p.SK(), 0, domain.SendError{Message: "not sent: the reply could not be queued"})
 		if err := h.st.Commit(ctx, tx); err != nil {
 			h.log.WarnContext(ctx, "could not mark an unqueued part failed", "message_id", p.ID, "error", err.Error())
 		}
@@ -261,33 +262,33 @@ func (h replyRoutes) abandon(ctx context.Context, parts []store.OutgoingPart) {
 }
 
 // buildParts splits a reply into one queued record per part: text first, then attachments.
-func buildParts(conv store.Conversation, body ReplyRequest, requestID string, now time.Time, by *store.Actor) []store.OutgoingPart {
-	var parts []store.OutgoingPart
-	add := func(text string, att []store.Attachment) {
+func buildParts(conv domain.Conversation, body ReplyRequest, requestID string, now time.Time, by *domain.Actor) []domain.OutgoingPart {
+	var parts []domain.OutgoingPart
+	add := func(text string, att []domain.Attachment) {
 		i := len(parts)
-		p := store.OutgoingPart{
-			Message: store.Message{
-				ID: store.HashID("outgoing", requestID, fmt.Sprint(i)), ConversationID: conv.ID,
+		p := domain.OutgoingPart{
+			Message: domain.Message{
+				ID: domain.HashID("outgoing", requestID, fmt.Sprint(i)), ConversationID: conv.ID,
 				ChannelID: conv.ChannelID, ContactIGSID: conv.ContactIGSID,
-				Direction: store.DirectionOutgoing, Text: text, Attachments: att,
-				Status: store.MessageQueued, TimestampMS: now.UnixMilli(), CreatedAt: now,
+				Direction: domain.DirectionOutgoing, Text: text, Attachments: att,
+				Status: domain.MessageQueued, TimestampMS: now.UnixMilli(), CreatedAt: now,
 				SentBy: by,
 			},
 			Part: i, RequestID: requestID,
 		}
-		p.StoredSK = store.OutgoingSK(now.UnixMilli(), requestID, i)
+		p.StoredSK = domain.OutgoingSK(now.UnixMilli(), requestID, i)
 		parts = append(parts, p)
 	}
 	if body.Text != "" {
 		add(body.Text, nil)
 	}
 	for _, a := range body.Attachments {
-		add("", []store.Attachment{{Type: a.Type, URL: a.URL}})
+		add("", []domain.Attachment{{Type: a.Type, URL: a.URL}})
 	}
 	return parts
 }
 
-func partsJSON(parts []store.OutgoingPart, contact store.Contact) replyResponse {
+func partsJSON(parts []domain.OutgoingPart, contact domain.Contact) replyResponse {
 	out := replyResponse{Messages: make([]MessageJSON, 0, len(parts))}
 	for _, p := range parts {
 		out.Messages = append(out.Messages, NewMessageJSON(p.Message, contact.ReadWatermarkMS))

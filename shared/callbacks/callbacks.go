@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -36,8 +37,8 @@ const maxBody = 16 << 10
 
 // Store is what the callbacks need from the table (*store.Store).
 type Store interface {
-	Disconnect(ctx context.Context, accountID, reason string, at time.Time) (store.Channel, error)
-	GetDeletionRequest(ctx context.Context, code string) (store.DeletionRequest, error)
+	Disconnect(ctx context.Context, accountID, reason string, at time.Time) (domain.Channel, error)
+	GetDeletionRequest(ctx context.Context, code string) (domain.DeletionRequest, error)
 }
 
 // Purger starts an account's purge (erasure.Starter).
@@ -134,9 +135,9 @@ func (h *Handler) verify(ev events.APIGatewayV2HTTPRequest) (SignedRequest, erro
 }
 
 func (h *Handler) deauthorize(ctx context.Context, sr SignedRequest, _ events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	_, err := h.store.Disconnect(ctx, sr.UserID, store.DisconnectDeauthorized, h.now())
+	_, err := h.store.Disconnect(ctx, sr.UserID, domain.DisconnectDeauthorized, h.now())
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		h.log.InfoContext(ctx, "deauthorize for an unknown account ignored", "account_id", sr.UserID)
 		return jsonResponse(http.StatusOK, map[string]string{"status": "unknown_account"})
 	case err != nil:
@@ -144,21 +145,21 @@ func (h *Handler) deauthorize(ctx context.Context, sr SignedRequest, _ events.AP
 		return jsonError(http.StatusInternalServerError, "internal", "internal error")
 	}
 	h.log.InfoContext(ctx, "channel deauthorized", "account_id", sr.UserID)
-	return jsonResponse(http.StatusOK, map[string]string{"status": store.ChannelDisconnected})
+	return jsonResponse(http.StatusOK, map[string]string{"status": domain.ChannelDisconnected})
 }
 
 func (h *Handler) dataDeletion(ctx context.Context, sr SignedRequest, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	// Disconnected at once, so that no event is stored from now on; the purge follows.
-	if _, err := h.store.Disconnect(ctx, sr.UserID, store.DisconnectDataDeletion, h.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if _, err := h.store.Disconnect(ctx, sr.UserID, domain.DisconnectDataDeletion, h.now()); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		h.log.ErrorContext(ctx, "data deletion: disconnect failed", "account_id", sr.UserID, "error", err.Error())
 		return jsonError(http.StatusInternalServerError, "internal", "internal error")
 	}
-	code, err := h.purger.StartPurge(ctx, sr.UserID, store.DisconnectDataDeletion)
+	code, err := h.purger.StartPurge(ctx, sr.UserID, domain.DisconnectDataDeletion)
 	if err != nil {
 		h.log.ErrorContext(ctx, "data deletion request failed", "account_id", sr.UserID, "error", err.Error())
 		return jsonError(http.StatusInternalServerError, "internal", "internal error")
 	}
-	u, err := h.cfg.PublicURL(h.cfg.PublicBaseURL, domain(ev), erasure.StatusPath(code))
+	u, err := h.cfg.PublicURL(h.cfg.PublicBaseURL, requestHost(ev), erasure.StatusPath(code))
 	if err != nil {
 		h.log.ErrorContext(ctx, "data deletion status URL", "error", err.Error())
 		return jsonError(http.StatusInternalServerError, "internal", "internal error")
@@ -167,7 +168,7 @@ func (h *Handler) dataDeletion(ctx context.Context, sr SignedRequest, ev events.
 	return jsonResponse(http.StatusOK, map[string]string{"url": u, "confirmation_code": code})
 }
 
-func domain(ev events.APIGatewayV2HTTPRequest) string {
+func requestHost(ev events.APIGatewayV2HTTPRequest) string {
 	if ev.RequestContext.DomainName != "" {
 		return ev.RequestContext.DomainName
 	}
@@ -195,7 +196,7 @@ func (h *Handler) status(ctx context.Context, code string, ev events.APIGatewayV
 		return notFound(html)
 	}
 	r, err := h.store.GetDeletionRequest(ctx, code)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return notFound(html)
 	}
 	if err != nil {

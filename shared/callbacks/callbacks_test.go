@@ -18,6 +18,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/callbacks"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/oauth"
@@ -75,7 +76,7 @@ func signed(t *testing.T, key, user string, issued time.Time) string {
 
 func connect(t *testing.T, st *store.Store, id string) {
 	t.Helper()
-	if _, err := st.ConnectChannel(context.Background(), store.Channel{ID: id, AccessToken: "tok-" + id,
+	if _, err := st.ConnectChannel(context.Background(), domain.Channel{ID: id, AccessToken: "tok-" + id,
 		TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestDeauthorize(t *testing.T) {
 		}
 	}
 	ch, err := st.GetChannel(ctx, "17841400000000001")
-	if err != nil || !ch.Disconnected() || !noToken(ctx, st, "17841400000000001") || ch.DisconnectReason != store.DisconnectDeauthorized {
+	if err != nil || !ch.Disconnected() || !noToken(ctx, st, "17841400000000001") || ch.DisconnectReason != domain.DisconnectDeauthorized {
 		t.Errorf("channel after deauthorize: %+v %v", ch, err)
 	}
 	if other, _ := st.GetChannel(ctx, "17841400000000002"); other.Disconnected() || noToken(ctx, st, "17841400000000002") {
@@ -192,14 +193,14 @@ func TestDataDeletionAndStatus(t *testing.T) {
 	path := "/instagram/data-deletion/" + out.Code
 	resp, _ = h(ctx, request(http.MethodGet, path, "", false))
 	var status callbacks.StatusJSON
-	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(resp.Body), &status) != nil || status.Status != store.DeletionPending ||
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(resp.Body), &status) != nil || status.Status != domain.DeletionPending ||
 		status.ConfirmationCode != out.Code {
 		t.Errorf("status: %d %s", resp.StatusCode, resp.Body)
 	}
 	if strings.Contains(resp.Body, "17841400000000001") {
 		t.Errorf("the public status page names the account: %s", resp.Body)
 	}
-	if err := st.RecordPurgeStep(ctx, out.Code, map[string]int{store.KindMessage: 3}, true, time.Now()); err != nil {
+	if err := st.RecordPurgeStep(ctx, out.Code, map[string]int{domain.KindMessage: 3}, true, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	page := request(http.MethodGet, path, "", false)
@@ -220,5 +221,5 @@ func TestDataDeletionAndStatus(t *testing.T) {
 // noToken reports whether the channel's token item is gone (tokens live in their own items).
 func noToken(ctx context.Context, st *store.Store, id string) bool {
 	_, err := st.GetChannelToken(ctx, id)
-	return errors.Is(err, store.ErrNotFound)
+	return errors.Is(err, domain.ErrNotFound)
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/metrics"
@@ -24,11 +25,11 @@ import (
 
 // Store is what the jobs need from the table (*store.Store).
 type Store interface {
-	Disconnect(ctx context.Context, accountID, reason string, at time.Time) (store.Channel, error)
-	PurgeAccountStep(ctx context.Context, accountID string, b store.Budget) (store.StepResult, error)
-	EraseContactStep(ctx context.Context, accountID, igsid string, conversationIDs []string, tombstoneUntil time.Time, b store.Budget) (store.StepResult, error)
+	Disconnect(ctx context.Context, accountID, reason string, at time.Time) (domain.Channel, error)
+	PurgeAccountStep(ctx context.Context, accountID string, b domain.Budget) (domain.StepResult, error)
+	EraseContactStep(ctx context.Context, accountID, igsid string, conversationIDs []string, tombstoneUntil time.Time, b domain.Budget) (domain.StepResult, error)
 	RecordPurgeStep(ctx context.Context, code string, deleted map[string]int, done bool, now time.Time) error
-	GetContacts(ctx context.Context, refs []store.ContactRef) (map[store.ContactRef]store.Contact, error)
+	GetContacts(ctx context.Context, refs []domain.ContactRef) (map[domain.ContactRef]domain.Contact, error)
 }
 
 // Publisher enqueues the next step (*queue.Publisher).
@@ -119,20 +120,20 @@ func (s *Service) Handle(ctx context.Context, env envelope.Envelope) error {
 	}
 	ctx = store.WithMeterLabel(ctx, string(env.Kind))
 	now := s.now()
-	budget := store.Budget{Items: s.cfg.StepItems, Deadline: now.Add(s.cfg.StepTime)}
+	budget := domain.Budget{Items: s.cfg.StepItems, Deadline: now.Add(s.cfg.StepTime)}
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-stepMargin).Before(budget.Deadline) {
 		budget.Deadline = dl.Add(-stepMargin) // leave time to enqueue the next step and record this one
 	}
-	var res store.StepResult
+	var res domain.StepResult
 	step := job.Step
 	calls := 0 // DynamoDB requests made here, besides the step's own
 	switch env.Kind {
 	case envelope.KindPurge:
 		if job.Step == 0 {
 			calls++
-			_, err := s.store.Disconnect(ctx, env.AccountID, store.DisconnectDataDeletion, now)
+			_, err := s.store.Disconnect(ctx, env.AccountID, domain.DisconnectDataDeletion, now)
 			found := err == nil
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err != nil && !errors.Is(err, domain.ErrNotFound) {
 				return err
 			}
 			if wait := time.UnixMilli(job.RequestedMS).Add(s.cfg.Settle).Sub(now); found && s.cfg.Settle > 0 && wait > 0 {
@@ -193,8 +194,8 @@ func nextEnvelope(env envelope.Envelope, job envelope.Job) (envelope.Envelope, e
 // conversationIDs lists the ids of every conversation the contact had: conversation ids are
 // derived from (account, contact, n) for n = 1..conversation_seq.
 func (s *Service) conversationIDs(ctx context.Context, accountID, igsid string) ([]string, error) {
-	ref := store.ContactRef{ChannelID: accountID, IGSID: igsid}
-	m, err := s.store.GetContacts(ctx, []store.ContactRef{ref})
+	ref := domain.ContactRef{ChannelID: accountID, IGSID: igsid}
+	m, err := s.store.GetContacts(ctx, []domain.ContactRef{ref})
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/archive"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/graph"
@@ -91,7 +92,7 @@ func newWorld(t *testing.T, stepItems int) *world {
 	w.inbox = inbox.New(st, st, profiles{}, inbox.Config{}, log, inbox.WithMetrics(metrics.NewWriter(w.emf, "test", "processor")), inbox.WithArchiveForgetter(st))
 	w.eraser = erasure.New(st, w.q, erasure.Config{StepItems: stepItems, Settle: -1}, log, nil)
 	for _, a := range []string{acctA, acctB} {
-		if _, err := st.ConnectChannel(context.Background(), store.Channel{ID: a, Username: "shop" + a, AccessToken: "tok-" + a,
+		if _, err := st.ConnectChannel(context.Background(), domain.Channel{ID: a, Username: "shop" + a, AccessToken: "tok-" + a,
 			TokenExpiresAt: w.now.Add(50 * 24 * time.Hour)}, w.now); err != nil {
 			t.Fatal(err)
 		}
@@ -245,15 +246,15 @@ func (w *world) seedA(t *testing.T) {
 	// A reply with an idempotency key, and a pending send marker.
 	conv := inbox.ConversationID(acctA, custX, 1)
 	now := time.Now()
-	part := store.OutgoingPart{Message: store.Message{ID: "p1", ConversationID: conv, ChannelID: acctA, ContactIGSID: custX,
-		Direction: store.DirectionOutgoing, Text: "queued reply", Status: store.MessageQueued, TimestampMS: now.UnixMilli(), CreatedAt: now,
-		StoredSK: store.OutgoingSK(now.UnixMilli(), "req1", 0)}, RequestID: "req1"}
-	if err := w.st.CreateOutgoing(ctx, []store.OutgoingPart{part}, &store.IdempotencyRecord{ConversationID: conv, KeyHash: "kh1",
+	part := domain.OutgoingPart{Message: domain.Message{ID: "p1", ConversationID: conv, ChannelID: acctA, ContactIGSID: custX,
+		Direction: domain.DirectionOutgoing, Text: "queued reply", Status: domain.MessageQueued, TimestampMS: now.UnixMilli(), CreatedAt: now,
+		StoredSK: domain.OutgoingSK(now.UnixMilli(), "req1", 0)}, RequestID: "req1"}
+	if err := w.st.CreateOutgoing(ctx, []domain.OutgoingPart{part}, &domain.IdempotencyRecord{ConversationID: conv, KeyHash: "kh1",
 		BodyHash: "bh", RequestID: "req1", MessageSKs: []string{part.StoredSK}, CreatedAt: now, TTL: now.Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
 	tx := w.st.NewTx()
-	tx.PutPendingSend(store.PendingSend{ChannelID: acctA, ContactIGSID: custX, ConversationID: conv, MessageSK: part.StoredSK,
+	tx.PutPendingSend(domain.PendingSend{ChannelID: acctA, ContactIGSID: custX, ConversationID: conv, MessageSK: part.StoredSK,
 		MessageID: "p1", Attempt: 1, AttemptMS: now.UnixMilli(), Text: "queued reply"})
 	if err := w.st.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
@@ -284,7 +285,7 @@ func TestPurgeAccountRemovesEverythingAndOnlyIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := w.st.GetDeletionRequest(ctx, code)
-	if err != nil || r.Status != store.DeletionPending {
+	if err != nil || r.Status != domain.DeletionPending {
 		t.Fatalf("request %+v %v, want pending", r, err)
 	}
 	first := w.q.take()
@@ -306,10 +307,10 @@ func TestPurgeAccountRemovesEverythingAndOnlyIt(t *testing.T) {
 		t.Fatalf("after the purge %d items still name account A:\n%s", len(left), strings.Join(left, "\n"))
 	}
 	r, err = w.st.GetDeletionRequest(ctx, code)
-	if err != nil || r.Status != store.DeletionCompleted || r.CompletedAt.IsZero() || r.Deleted[store.KindMessage] < 11 ||
-		r.Deleted[store.KindConversation] != 2 || r.Deleted[store.KindContact] != 2 || r.Deleted[store.KindChannel] != 1 ||
-		r.Deleted[store.KindArchivedBody] < 4 || r.Deleted[store.KindUnknownEvent] != 1 || r.Deleted[store.KindIdempotency] != 1 ||
-		r.Deleted[store.KindPendingSend] != 1 || r.Deleted[store.KindMIDTombstones] != 3 {
+	if err != nil || r.Status != domain.DeletionCompleted || r.CompletedAt.IsZero() || r.Deleted[domain.KindMessage] < 11 ||
+		r.Deleted[domain.KindConversation] != 2 || r.Deleted[domain.KindContact] != 2 || r.Deleted[domain.KindChannel] != 1 ||
+		r.Deleted[domain.KindArchivedBody] < 4 || r.Deleted[domain.KindUnknownEvent] != 1 || r.Deleted[domain.KindIdempotency] != 1 ||
+		r.Deleted[domain.KindPendingSend] != 1 || r.Deleted[domain.KindMIDTombstones] != 3 {
 		t.Errorf("request after the purge: %+v %v", r, err)
 	}
 	// Account B keeps everything but the body it shared with A (and B's reference to it).
@@ -338,12 +339,12 @@ func TestPurgeAccountRemovesEverythingAndOnlyIt(t *testing.T) {
 	for _, e := range w.q.take() {
 		w.run(t, e)
 	}
-	if r, _ := w.st.GetDeletionRequest(ctx, code2); r.Status != store.DeletionCompleted || r.Deleted[store.KindMessage] != 0 {
+	if r, _ := w.st.GetDeletionRequest(ctx, code2); r.Status != domain.DeletionCompleted || r.Deleted[domain.KindMessage] != 0 {
 		t.Errorf("second purge: %+v", r)
 	}
 }
 
-func (w *world) messages(t *testing.T, conv string) []store.Message {
+func (w *world) messages(t *testing.T, conv string) []domain.Message {
 	t.Helper()
 	page, err := w.st.ListMessages(context.Background(), conv, "", 200)
 	if err != nil {
@@ -404,7 +405,7 @@ func TestEraseContactLeavesOthersAndTombstonesMids(t *testing.T) {
 	if got := w.messages(t, inbox.ConversationID(acctA, custX, 1)); len(got) != 0 {
 		t.Errorf("the erased conversation has %d messages again", len(got))
 	}
-	var rec store.MIDRecord
+	var rec domain.MIDRecord
 	if st, err := w.st.LoadEventState(ctx, acctA, "", "mA-x-1"); err != nil || !st.MID.Erased || st.MID.TTL == 0 || len(st.MID.Reactions) != 0 {
 		t.Errorf("tombstone of an erased mid: %+v %v", st.MID, err)
 	} else {
@@ -427,19 +428,19 @@ func TestDisconnectedChannelIgnoresEventsUntilReconnected(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, 100)
-	ch, err := w.st.Disconnect(ctx, acctA, store.DisconnectDeauthorized, time.Now())
-	if _, terr := w.st.GetChannelToken(ctx, acctA); err != nil || !ch.Disconnected() || !errors.Is(terr, store.ErrNotFound) {
+	ch, err := w.st.Disconnect(ctx, acctA, domain.DisconnectDeauthorized, time.Now())
+	if _, terr := w.st.GetChannelToken(ctx, acctA); err != nil || !ch.Disconnected() || !errors.Is(terr, domain.ErrNotFound) {
 		t.Fatalf("disconnect: %+v %v", ch, err)
 	}
-	again, err := w.st.Disconnect(ctx, acctA, store.DisconnectAPI, time.Now().Add(time.Hour))
-	if err != nil || !again.DisconnectedAt.Equal(ch.DisconnectedAt) || again.DisconnectReason != store.DisconnectDeauthorized {
+	again, err := w.st.Disconnect(ctx, acctA, domain.DisconnectAPI, time.Now().Add(time.Hour))
+	if err != nil || !again.DisconnectedAt.Equal(ch.DisconnectedAt) || again.DisconnectReason != domain.DisconnectDeauthorized {
 		t.Errorf("second disconnect changed the first one's time or reason: %+v %v", again, err)
 	}
-	if _, err := w.st.Disconnect(ctx, "17841400000000999", store.DisconnectAPI, time.Now()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := w.st.Disconnect(ctx, "17841400000000999", domain.DisconnectAPI, time.Now()); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("disconnect of an unknown account: %v", err)
 	}
 	due, _, err := w.st.DueChannels(ctx, time.Now(), 100*24*time.Hour, 0)
-	if err != nil || slices.ContainsFunc(due, func(c store.Channel) bool { return c.ID == acctA }) {
+	if err != nil || slices.ContainsFunc(due, func(c domain.Channel) bool { return c.ID == acctA }) {
 		t.Errorf("a disconnected channel is due for refresh: %v", err)
 	}
 	w.deliver(t, acctA, msg(custX, acctA, "mA-while-off", "while disconnected", false), strange(custX, acctA))
@@ -449,7 +450,7 @@ func TestDisconnectedChannelIgnoresEventsUntilReconnected(t *testing.T) {
 	if n := len(slices.DeleteFunc(strings.Split(w.emf.String(), "\n"), func(l string) bool { return !strings.Contains(l, "DisconnectedAccountEvents") })); n != 2 {
 		t.Errorf("DisconnectedAccountEvents counted %d times, want 2", n)
 	}
-	if _, err := w.st.ConnectChannel(ctx, store.Channel{ID: acctA, AccessToken: "new-token", TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
+	if _, err := w.st.ConnectChannel(ctx, domain.Channel{ID: acctA, AccessToken: "new-token", TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ch, err = w.st.GetChannel(ctx, acctA)
@@ -477,7 +478,7 @@ func TestPurgeWaitsForInFlightEvents(t *testing.T) {
 	if !errors.As(err, &retry) || retry.After < 50*time.Second || !retry.Isolated {
 		t.Fatalf("first step: %v, want a deferral of about a minute", err)
 	}
-	if ch, err := w.st.GetChannel(ctx, acctA); err != nil || !ch.Disconnected() || !errors.Is(tokenErr(ctx, w.st, acctA), store.ErrNotFound) {
+	if ch, err := w.st.GetChannel(ctx, acctA); err != nil || !ch.Disconnected() || !errors.Is(tokenErr(ctx, w.st, acctA), domain.ErrNotFound) {
 		t.Errorf("the channel is not disconnected while the purge waits: %+v %v", ch, err)
 	}
 }
@@ -490,7 +491,7 @@ func TestRetentionTTL(t *testing.T) {
 	st := store.New(db, table, store.WithRetention(30, 10))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := inbox.New(st, st, profiles{}, inbox.Config{}, log)
-	if _, err := st.ConnectChannel(ctx, store.Channel{ID: acctA, AccessToken: "t", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
+	if _, err := st.ConnectChannel(ctx, domain.Channel{ID: acctA, AccessToken: "t", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ts := time.Now().Add(-time.Hour).UnixMilli()

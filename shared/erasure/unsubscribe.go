@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/store"
@@ -14,7 +15,7 @@ import (
 
 // UnsubscribeStore is what the unsubscription needs from the table (*store.Store).
 type UnsubscribeStore interface {
-	GetChannel(ctx context.Context, accountID string) (store.Channel, error)
+	GetChannel(ctx context.Context, accountID string) (domain.Channel, error)
 	GetChannelToken(ctx context.Context, accountID string) (string, error)
 	FinishUnsubscribe(ctx context.Context, accountID, token string, at time.Time, unsubscribeErr string) error
 }
@@ -57,7 +58,7 @@ func (u *Unsubscriber) Handle(ctx context.Context, env envelope.Envelope) error 
 	id := env.AccountID
 	ch, err := u.store.GetChannel(ctx, id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		u.log.InfoContext(ctx, "unsubscribe skipped", "account_id", id, "why", "channel gone")
 		return nil
 	case err != nil:
@@ -69,7 +70,7 @@ func (u *Unsubscriber) Handle(ctx context.Context, env envelope.Envelope) error 
 		return nil // done before
 	}
 	token, err := u.store.GetChannelToken(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		if ch.UnsubscribeError != "" {
 			return nil // the outcome is recorded already
 		}
@@ -90,7 +91,7 @@ func (u *Unsubscriber) Handle(ctx context.Context, env envelope.Envelope) error 
 
 func (u *Unsubscriber) finish(ctx context.Context, id, token, outcome string) error {
 	err := u.store.FinishUnsubscribe(ctx, id, token, u.now(), outcome)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		// Connected again meanwhile: its fresh token and outcome fields stay.
 		u.log.InfoContext(ctx, "unsubscribe outcome not recorded", "account_id", id, "why", "connected again")
 		return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/erasure"
 	"github.com/iginbox/iginbox/shared/graph"
@@ -46,7 +47,7 @@ func newUnsubWorld(t *testing.T, acct string, meta func(*graph.Client) erasure.M
 	}
 	w.unsub = erasure.NewUnsubscriber(w.st, m, slog.New(slog.NewJSONHandler(w.logs, nil)))
 	w.connect(t, acct)
-	if _, err := w.st.MarkDisconnected(ctx, acct, store.DisconnectAPI, time.Now()); err != nil {
+	if _, err := w.st.MarkDisconnected(ctx, acct, domain.DisconnectAPI, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	q := &queue{}
@@ -72,7 +73,7 @@ func (w *unsubWorld) connect(t *testing.T, acct string) string {
 	t.Helper()
 	ctx := context.Background()
 	tok := w.sim.IssueToken(acct)
-	if _, err := w.st.ConnectChannel(ctx, store.Channel{ID: acct, Username: "shop", AccessToken: tok,
+	if _, err := w.st.ConnectChannel(ctx, domain.Channel{ID: acct, Username: "shop", AccessToken: tok,
 		TokenExpiresAt: time.Now().Add(50 * 24 * time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func (w *unsubWorld) connect(t *testing.T, acct string) string {
 	return tok
 }
 
-func (w *unsubWorld) channel(t *testing.T, acct string) store.Channel {
+func (w *unsubWorld) channel(t *testing.T, acct string) domain.Channel {
 	t.Helper()
 	ch, err := w.st.GetChannel(context.Background(), acct)
 	if err != nil {
@@ -155,7 +156,7 @@ func TestUnsubscribeRecordsGraphError(t *testing.T) {
 	if err := w.unsub.Handle(ctx, w.env); err != nil {
 		t.Fatalf("a refusal is not retried: %v", err)
 	}
-	if _, err := w.st.GetChannelToken(ctx, acctA); !errors.Is(err, store.ErrNotFound) {
+	if _, err := w.st.GetChannelToken(ctx, acctA); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("token item after the refusal: %v", err)
 	}
 	ch := w.channel(t, acctA)
@@ -188,7 +189,7 @@ func TestUnsubscribeRetriesTransientError(t *testing.T) {
 	if err := w.unsub.Handle(ctx, w.env); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.st.GetChannelToken(ctx, acctB); !errors.Is(err, store.ErrNotFound) {
+	if _, err := w.st.GetChannelToken(ctx, acctB); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("token item after the unsubscription: %v", err)
 	}
 	if ch := w.channel(t, acctB); ch.UnsubscribedAt.IsZero() || ch.UnsubscribeError != "" || w.sim.Subscribed(acctB) != "" {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/processor"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // UnknownName is the name of a contact Meta has no visible user for (9010 / 100).
@@ -16,18 +16,18 @@ func UnknownName(igsid string) string { return fmt.Sprintf("Unknown (IG: %s)", i
 // attempt did not give one (230, token dead, retries exhausted), or when it is older than
 // ProfileMaxAge. It never loses the message: only a transient failure on a contact without
 // a profile returns an error (retry via the queue), and not on the last delivery.
-func (s *Service) profile(ctx context.Context, ch store.Channel, c store.Contact) (store.Contact, error) {
+func (s *Service) profile(ctx context.Context, ch domain.Channel, c domain.Contact) (domain.Contact, error) {
 	now := s.now().UTC()
 	switch c.ProfileStatus {
-	case store.ProfileOK, store.ProfileUnknown:
+	case domain.ProfileOK, domain.ProfileUnknown:
 		if now.Sub(c.ProfileFetchedAt) < s.cfg.ProfileMaxAge {
 			return c, nil
 		}
 	}
-	hasProfile := c.ProfileStatus == store.ProfileOK || c.ProfileStatus == store.ProfileUnknown
-	minimal := func() store.Contact {
-		if !hasProfile && c.ProfileStatus != store.ProfileConsent {
-			c.ProfileStatus = store.ProfileMinimal
+	hasProfile := c.ProfileStatus == domain.ProfileOK || c.ProfileStatus == domain.ProfileUnknown
+	minimal := func() domain.Contact {
+		if !hasProfile && c.ProfileStatus != domain.ProfileConsent {
+			c.ProfileStatus = domain.ProfileMinimal
 		}
 		return c
 	}
@@ -41,7 +41,7 @@ func (s *Service) profile(ctx context.Context, ch store.Channel, c store.Contact
 		c.Name, c.Username, c.ProfilePic = p.Name, p.Username, p.ProfilePic
 		c.FollowerCount = p.FollowerCount
 		c.IsUserFollowBusiness, c.IsBusinessFollowUser, c.IsVerifiedUser = p.IsUserFollowBusiness, p.IsBusinessFollowUser, p.IsVerifiedUser
-		c.Unknown, c.ProfileStatus, c.ProfileFetchedAt = false, store.ProfileOK, now
+		c.Unknown, c.ProfileStatus, c.ProfileFetchedAt = false, domain.ProfileOK, now
 		return c, nil
 	case graph.IsTokenDead(err):
 		s.log.WarnContext(ctx, "access token dead while reading a profile: channel flagged for re-authorization",
@@ -56,15 +56,15 @@ func (s *Service) profile(ctx context.Context, ch store.Channel, c store.Contact
 		}
 		return minimal(), nil
 	case graph.IsUnknownUser(err):
-		if c.ProfileStatus != store.ProfileOK {
+		if c.ProfileStatus != domain.ProfileOK {
 			c.Name, c.Username, c.ProfilePic = UnknownName(c.IGSID), "", ""
-			c.Unknown, c.ProfileStatus = true, store.ProfileUnknown
+			c.Unknown, c.ProfileStatus = true, domain.ProfileUnknown
 		}
 		c.ProfileFetchedAt = now
 		return c, nil
 	case graph.IsConsentRequired(err):
 		if !hasProfile {
-			c.ProfileStatus = store.ProfileConsent
+			c.ProfileStatus = domain.ProfileConsent
 		}
 		return c, nil
 	case graph.IsTransient(err):

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
@@ -20,12 +21,12 @@ import (
 // store per event, with no I/O in the way.
 type countingStore struct {
 	tx            *store.Store // builds transactions only (NewTx); never reaches DynamoDB
-	state         store.EventState
+	state         domain.EventState
 	loads, writes atomic.Int64
 	items         atomic.Int64
 }
 
-func (c *countingStore) LoadEventState(context.Context, string, string, string) (store.EventState, error) {
+func (c *countingStore) LoadEventState(context.Context, string, string, string) (domain.EventState, error) {
 	c.loads.Add(1)
 	return c.state, nil
 }
@@ -39,16 +40,16 @@ func (c *countingStore) AdvanceReadWatermark(context.Context, string, string, in
 	c.writes.Add(1)
 	return nil
 }
-func (c *countingStore) GetMessage(context.Context, string, string) (store.Message, error) {
+func (c *countingStore) GetMessage(context.Context, string, string) (domain.Message, error) {
 	c.loads.Add(1)
-	return store.Message{}, nil
+	return domain.Message{}, nil
 }
-func (c *countingStore) AppendToOpenConversation(context.Context, store.Message) error {
+func (c *countingStore) AppendToOpenConversation(context.Context, domain.Message) error {
 	c.writes.Add(1)
 	c.items.Add(4)
 	return nil
 }
-func (c *countingStore) PutUnknownEvent(context.Context, string, store.UnknownEvent) error {
+func (c *countingStore) PutUnknownEvent(context.Context, string, domain.UnknownEvent) error {
 	c.writes.Add(1)
 	return nil
 }
@@ -70,10 +71,10 @@ func (noProfiles) GetProfile(context.Context, string, string) (graph.Profile, er
 func BenchmarkDomainIncomingText(b *testing.B) {
 	now := time.Now()
 	conv := inbox.ConversationID(acct, "4200", 1)
-	cs := &countingStore{tx: store.New(nil, "bench"), state: store.EventState{
-		Channel:      store.Channel{ID: acct, Username: "shop", AccessToken: testToken, TokenExpiresAt: now.Add(time.Hour)},
+	cs := &countingStore{tx: store.New(nil, "bench"), state: domain.EventState{
+		Channel:      domain.Channel{ID: acct, Username: "shop", AccessToken: testToken, TokenExpiresAt: now.Add(time.Hour)},
 		ChannelFound: true,
-		Contact: store.Contact{ChannelID: acct, IGSID: "4200", Name: "Ann", ProfileStatus: store.ProfileOK, ProfileFetchedAt: now,
+		Contact: domain.Contact{ChannelID: acct, IGSID: "4200", Name: "Ann", ProfileStatus: domain.ProfileOK, ProfileFetchedAt: now,
 			OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1, ConvLastActivityMS: 1, ConvLastIncomingMS: 1, Ver: 7},
 	}}
 	svc := inbox.New(cs, noChannels{}, noProfiles{}, inbox.Config{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -23,7 +24,7 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 	if stored {
 		return outcomeStored, nil
 	}
-	var st store.EventState
+	var st domain.EventState
 	if known != nil {
 		st = *known // what the refused write returned: as good as a read
 	} else if st, err = s.store.LoadEventState(ctx, env.AccountID, env.ContactID, msg.MID); err != nil {
@@ -59,7 +60,7 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 		contact.CreatedAt = now
 	}
 	tx := s.store.NewTx()
-	msg.ConversationID = s.place(tx, st.Channel, &contact, msg.TimestampMS, msg.Direction == store.DirectionIncoming, nil, now)
+	msg.ConversationID = s.place(tx, st.Channel, &contact, msg.TimestampMS, msg.Direction == domain.DirectionIncoming, nil, now)
 	msg.CreatedAt = now
 	rec := st.MID
 	if rec.Deleted {
@@ -83,12 +84,12 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 	return outcomeStored, nil
 }
 
-func buildMessage(env envelope.Envelope, it item) store.Message {
-	m := store.Message{
+func buildMessage(env envelope.Envelope, it item) domain.Message {
+	m := domain.Message{
 		ChannelID:    env.AccountID,
 		ContactIGSID: env.ContactID,
-		Direction:    store.DirectionIncoming,
-		Status:       store.MessageReceived,
+		Direction:    domain.DirectionIncoming,
+		Status:       domain.MessageReceived,
 		TimestampMS:  env.Timestamp,
 	}
 	switch {
@@ -104,7 +105,7 @@ func buildMessage(env envelope.Envelope, it item) store.Message {
 		m.Attachments = attachments(in.Attachments)
 		m.Unsupported = bool(in.IsUnsupported)
 		if in.IsEcho || env.Kind == envelope.KindEcho {
-			m.Direction, m.Echo, m.Status = store.DirectionOutgoing, true, store.MessageSent
+			m.Direction, m.Echo, m.Status = domain.DirectionOutgoing, true, domain.MessageSent
 		}
 		if in.QuickReply.OK {
 			m.QuickReplyPayload = string(in.QuickReply.V.Payload)
@@ -113,9 +114,9 @@ func buildMessage(env envelope.Envelope, it item) store.Message {
 			r := in.ReplyTo.V
 			switch {
 			case r.Story != nil:
-				m.ReplyTo = &store.ReplyTo{StoryID: string(r.Story.ID), StoryURL: string(r.Story.URL)}
+				m.ReplyTo = &domain.ReplyTo{StoryID: string(r.Story.ID), StoryURL: string(r.Story.URL)}
 			case r.MID != "":
-				m.ReplyTo = &store.ReplyTo{MID: string(r.MID)}
+				m.ReplyTo = &domain.ReplyTo{MID: string(r.MID)}
 			}
 		}
 		m.Referral = referral(in.Referral, env.Timestamp)
@@ -124,7 +125,7 @@ func buildMessage(env envelope.Envelope, it item) store.Message {
 	return m
 }
 
-func eraseContent(m *store.Message) {
+func eraseContent(m *domain.Message) {
 	m.Deleted = true
 	m.Text, m.Attachments, m.ReplyTo, m.QuickReplyPayload, m.PostbackPayload, m.Referral = "", nil, nil, "", "", nil
 	m.Edits = nil
@@ -138,7 +139,7 @@ func eraseContent(m *store.Message) {
 //   - otherwise a new conversation.
 //
 // ref, when not nil, also becomes the conversation's referral.
-func (s *Service) place(tx *store.Tx, ch store.Channel, c *store.Contact, ts int64, incoming bool, ref *store.Referral, now time.Time) string {
+func (s *Service) place(tx *store.Tx, ch domain.Channel, c *domain.Contact, ts int64, incoming bool, ref *domain.Referral, now time.Time) string {
 	var (
 		id     string
 		reopen bool
@@ -154,8 +155,8 @@ func (s *Service) place(tx *store.Tx, ch store.Channel, c *store.Contact, ts int
 	default:
 		c.ConversationSeq++
 		id = ConversationID(c.ChannelID, c.IGSID, c.ConversationSeq)
-		conv := store.Conversation{
-			ID: id, ChannelID: c.ChannelID, ContactIGSID: c.IGSID, Status: store.StatusOpen,
+		conv := domain.Conversation{
+			ID: id, ChannelID: c.ChannelID, ContactIGSID: c.IGSID, Status: domain.StatusOpen,
 			Seq: c.ConversationSeq, LastActivityMS: ts, Referral: c.Referral, CreatedAt: now,
 		}
 		if incoming {
@@ -166,9 +167,9 @@ func (s *Service) place(tx *store.Tx, ch store.Channel, c *store.Contact, ts int
 		c.ConvLastActivityMS, c.ConvLastIncomingMS = conv.LastActivityMS, conv.LastIncomingMS
 		return id
 	}
-	change := store.ConversationChange{ID: id, Referral: ref}
+	change := domain.ConversationChange{ID: id, Referral: ref}
 	if reopen {
-		change.Status = store.StatusOpen
+		change.Status = domain.StatusOpen
 	}
 	if ts > c.ConvLastActivityMS {
 		c.ConvLastActivityMS, change.LastActivityMS = ts, ts
@@ -208,7 +209,7 @@ func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string)
 	}
 	var since int64 // the message's Meta time when known; else every archived body of the contact
 	if rec.Stored() {
-		since = store.MessageSKTime(rec.MessageSK)
+		since = domain.MessageSKTime(rec.MessageSK)
 	}
 	s.scrubArchive(ctx, env, mid, since)
 	return outcomeUpdated, nil
@@ -232,7 +233,7 @@ func (s *Service) edit(ctx context.Context, env envelope.Envelope, it item) (str
 	if rec.Deleted {
 		return outcomeUnchanged, nil
 	}
-	edits, added := store.AddEdit(rec.Edits, store.Edit{Text: string(e.Text), NumEdit: int(e.NumEdit), MS: env.Timestamp})
+	edits, added := domain.AddEdit(rec.Edits, domain.Edit{Text: string(e.Text), NumEdit: int(e.NumEdit), MS: env.Timestamp})
 	if !added {
 		return outcomeUnchanged, nil
 	}
@@ -296,7 +297,7 @@ func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (st
 	if reactor == "" {
 		reactor = env.ContactID
 	}
-	next := store.ReactionState{Action: string(r.Action), Reaction: string(r.Reaction), Emoji: string(r.Emoji), MS: env.Timestamp}
+	next := domain.ReactionState{Action: string(r.Action), Reaction: string(r.Reaction), Emoji: string(r.Emoji), MS: env.Timestamp}
 	if next.Action == "" {
 		next.Action = "react"
 	}
@@ -307,7 +308,7 @@ func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (st
 	if cur, ok := rec.Reactions[reactor]; ok && !later(next, cur) {
 		return outcomeUnchanged, nil
 	}
-	reactions := make(map[string]store.ReactionState, len(rec.Reactions)+1)
+	reactions := make(map[string]domain.ReactionState, len(rec.Reactions)+1)
 	for k, v := range rec.Reactions {
 		reactions[k] = v
 	}
@@ -326,7 +327,7 @@ func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (st
 	return outcomeUpdated, nil
 }
 
-func later(a, b store.ReactionState) bool {
+func later(a, b domain.ReactionState) bool {
 	if a.MS != b.MS {
 		return a.MS > b.MS
 	}
@@ -336,13 +337,13 @@ func later(a, b store.ReactionState) bool {
 }
 
 // shownReactions lists the active reactions, ordered by reactor.
-func shownReactions(states map[string]store.ReactionState) []store.MessageReaction {
-	var out []store.MessageReaction
+func shownReactions(states map[string]domain.ReactionState) []domain.MessageReaction {
+	var out []domain.MessageReaction
 	for by, st := range states {
 		if st.Action == "unreact" {
 			continue
 		}
-		out = append(out, store.MessageReaction{By: by, Reaction: st.Reaction, Emoji: st.Emoji})
+		out = append(out, domain.MessageReaction{By: by, Reaction: st.Reaction, Emoji: st.Emoji})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].By < out[j].By })
 	return out
@@ -371,7 +372,7 @@ func (s *Service) read(ctx context.Context, env envelope.Envelope) (string, erro
 // record under a key derived from the event keeps the entry once, whatever the order.
 func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) (string, error) {
 	ref := referral(it.Referral, env.Timestamp)
-	entryKey := "referral." + store.HashID("referral", env.AccountID, env.ContactID, strconv.FormatInt(env.Timestamp, 10), ref.Raw)
+	entryKey := "referral." + domain.HashID("referral", env.AccountID, env.ContactID, strconv.FormatInt(env.Timestamp, 10), ref.Raw)
 	st, err := s.store.LoadEventState(ctx, env.AccountID, env.ContactID, entryKey)
 	if err != nil {
 		return "", err
@@ -387,16 +388,16 @@ func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) 
 	if c.Ver == 0 {
 		c.CreatedAt = now
 	}
-	var convRef *store.Referral
+	var convRef *domain.Referral
 	if cur := c.Referral; cur == nil || cur.MS < ref.MS || (cur.MS == ref.MS && cur.Raw < ref.Raw) {
 		c.Referral, convRef = ref, ref
 	}
 	tx := s.store.NewTx()
-	entry := store.Message{
+	entry := domain.Message{
 		// The entry's mid attribute is its record's key, so that erasing the conversation
 		// reaches the record like any message's; the API does not show it.
 		ID: MessageID(env.AccountID, entryKey), MID: entryKey, ChannelID: env.AccountID, ContactIGSID: env.ContactID,
-		Kind: store.KindReferral, Direction: store.DirectionIncoming, Status: store.MessageReceived,
+		Kind: domain.KindReferral, Direction: domain.DirectionIncoming, Status: domain.MessageReceived,
 		Referral: ref, TimestampMS: env.Timestamp, CreatedAt: now,
 	}
 	entry.ConversationID = s.place(tx, st.Channel, &c, env.Timestamp, true, convRef, now)

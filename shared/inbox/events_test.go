@@ -15,10 +15,10 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/processor"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 func TestIncomingMessageShapes(t *testing.T) {
@@ -92,14 +92,14 @@ func TestIncomingMessageShapes(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		mid   string
-		check func(store.Message) bool
+		check func(domain.Message) bool
 	}{
-		{"quick reply payload", mid("e"), func(m store.Message) bool { return m.QuickReplyPayload == "YES_PAYLOAD" }},
-		{"message referral", mid("f"), func(m store.Message) bool {
+		{"quick reply payload", mid("e"), func(m domain.Message) bool { return m.QuickReplyPayload == "YES_PAYLOAD" }},
+		{"message referral", mid("f"), func(m domain.Message) bool {
 			return m.Referral != nil && m.Referral.Ref == "ad1" && strings.Contains(m.Referral.Raw, `"ad_id":"123"`)
 		}},
-		{"postback payload", mid("h"), func(m store.Message) bool { return m.PostbackPayload == "START" }},
-		{"unknown attachment payload", mid("b"), func(m store.Message) bool {
+		{"postback payload", mid("h"), func(m domain.Message) bool { return m.PostbackPayload == "START" }},
+		{"unknown attachment payload", mid("b"), func(m domain.Message) bool {
 			return m.Attachments[10].Payload == `{"whatever":1}` && strings.Contains(m.Attachments[6].Payload, `"reel_video_id":"99"`)
 		}},
 	} {
@@ -152,8 +152,8 @@ func TestEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := store.Message{ID: "own-record", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("own"),
-		Direction: store.DirectionOutgoing, Text: "from api", Status: store.MessageSent, TimestampMS: ms(2 * time.Second)}
+	own := domain.Message{ID: "own-record", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("own"),
+		Direction: domain.DirectionOutgoing, Text: "from api", Status: domain.MessageSent, TimestampMS: ms(2 * time.Second)}
 	tx := f.st.NewTx()
 	tx.PutMessage(own)
 	rec := st.MID
@@ -271,8 +271,8 @@ func TestReadWatermark(t *testing.T) {
 	// A failed outgoing message before the watermark stays failed.
 	ctx := context.Background()
 	st, _ := f.st.LoadEventState(ctx, acct, c, mid("fail"))
-	failed := store.Message{ID: "failed", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("fail"), Direction: store.DirectionOutgoing,
-		Status: store.MessageFailed, Error: &store.SendError{Code: 10, Subcode: 2534022, Message: "outside window"}, TimestampMS: ms(6 * time.Second)}
+	failed := domain.Message{ID: "failed", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("fail"), Direction: domain.DirectionOutgoing,
+		Status: domain.MessageFailed, Error: &domain.SendError{Code: 10, Subcode: 2534022, Message: "outside window"}, TimestampMS: ms(6 * time.Second)}
 	tx := f.st.NewTx()
 	tx.PutMessage(failed)
 	rec := st.MID
@@ -647,8 +647,8 @@ func TestBusinessUnsend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		own := store.Message{ID: "own-record", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("own"),
-			Direction: store.DirectionOutgoing, Text: "from api 👋", Status: store.MessageSent, TimestampMS: ms(2 * time.Second)}
+		own := domain.Message{ID: "own-record", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("own"),
+			Direction: domain.DirectionOutgoing, Text: "from api 👋", Status: domain.MessageSent, TimestampMS: ms(2 * time.Second)}
 		tx := f.st.NewTx()
 		tx.PutMessage(own)
 		rec := st.MID

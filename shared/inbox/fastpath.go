@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // The steady state of an inbox is a known contact writing into an open conversation. For it
@@ -69,9 +69,9 @@ func (c *openCache) forget(k contactKey) {
 // remember records the contact's open conversation after a message was stored in it, when
 // the next message can be appended without a read: the profile is fresh (a stale one is
 // refreshed on a read).
-func (s *Service) remember(c store.Contact, now time.Time) {
+func (s *Service) remember(c domain.Contact, now time.Time) {
 	k := contactKey{c.ChannelID, c.IGSID}
-	if c.OpenConversationID == "" || (c.ProfileStatus != store.ProfileOK && c.ProfileStatus != store.ProfileUnknown) {
+	if c.OpenConversationID == "" || (c.ProfileStatus != domain.ProfileOK && c.ProfileStatus != domain.ProfileUnknown) {
 		s.open.forget(k)
 		return
 	}
@@ -81,8 +81,8 @@ func (s *Service) remember(c store.Contact, now time.Time) {
 // appendFast tries the write-first path for msg (an incoming message or postback). It reports
 // whether the message is stored; when it is not, known is what the refusal told about the
 // event's state (nil: read it).
-func (s *Service) appendFast(ctx context.Context, msg store.Message) (stored bool, known *store.EventState, err error) {
-	if msg.Direction != store.DirectionIncoming {
+func (s *Service) appendFast(ctx context.Context, msg domain.Message) (stored bool, known *domain.EventState, err error) {
+	if msg.Direction != domain.DirectionIncoming {
 		return false, nil, nil // echoes may complete one of our sends: they read
 	}
 	k := contactKey{msg.ChannelID, msg.ContactIGSID}
@@ -93,9 +93,9 @@ func (s *Service) appendFast(ctx context.Context, msg store.Message) (stored boo
 	}
 	msg.ConversationID, msg.CreatedAt = open.id, now
 	err = s.store.AppendToOpenConversation(ctx, msg)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, domain.ErrConflict) {
 		s.open.forget(k)
-		var refused *store.AppendRefused
+		var refused *domain.AppendRefused
 		if errors.As(err, &refused) {
 			return false, s.learned(msg, refused, now), nil
 		}
@@ -113,8 +113,8 @@ func (s *Service) appendFast(ctx context.Context, msg store.Message) (stored boo
 // resolved and replaced by another container). The channel is known to exist (its contact
 // does, with a conversation open) and is not consulted for an open conversation with a fresh
 // profile.
-func (s *Service) learned(msg store.Message, r *store.AppendRefused, now time.Time) *store.EventState {
-	st := &store.EventState{Channel: store.Channel{ID: msg.ChannelID}, ChannelFound: true, MID: r.MID}
+func (s *Service) learned(msg domain.Message, r *domain.AppendRefused, now time.Time) *domain.EventState {
+	st := &domain.EventState{Channel: domain.Channel{ID: msg.ChannelID}, ChannelFound: true, MID: r.MID}
 	switch {
 	case r.MIDKnown && (r.MID.Stored() || r.MID.Erased):
 		return st // a duplicate, or a message erased with its contact
@@ -122,7 +122,7 @@ func (s *Service) learned(msg store.Message, r *store.AppendRefused, now time.Ti
 		return nil
 	}
 	c := r.Contact
-	fresh := (c.ProfileStatus == store.ProfileOK || c.ProfileStatus == store.ProfileUnknown) && now.Sub(c.ProfileFetchedAt) < s.cfg.ProfileMaxAge
+	fresh := (c.ProfileStatus == domain.ProfileOK || c.ProfileStatus == domain.ProfileUnknown) && now.Sub(c.ProfileFetchedAt) < s.cfg.ProfileMaxAge
 	if c.OpenConversationID == "" || !fresh {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
@@ -122,7 +123,7 @@ func (f *fixture) advance(d time.Duration) {
 func (f *fixture) connect(account string, lock bool) {
 	f.t.Helper()
 	ctx := context.Background()
-	if _, err := f.st.ConnectChannel(ctx, store.Channel{ID: account, Username: "shop", AccessToken: testToken, TokenExpiresAt: t0.Add(60 * 24 * time.Hour)}, t0); err != nil {
+	if _, err := f.st.ConnectChannel(ctx, domain.Channel{ID: account, Username: "shop", AccessToken: testToken, TokenExpiresAt: t0.Add(60 * 24 * time.Hour)}, t0); err != nil {
 		f.t.Fatalf("connect channel: %v", err)
 	}
 	if lock {

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // item is a webhook messaging[] (or standby[]) item as Meta sends it. It is decoded
@@ -163,8 +163,8 @@ func parseItem(raw []byte) (item, error) {
 
 // attachments converts Meta's attachments, keeping every payload whole: the URL is taken from
 // the field that holds it for the type (url, or story_media_url for story mentions).
-func attachments(in []attachment) []store.Attachment {
-	out := make([]store.Attachment, 0, len(in))
+func attachments(in []attachment) []domain.Attachment {
+	out := make([]domain.Attachment, 0, len(in))
 	for _, a := range in {
 		var p struct {
 			URL           string `json:"url"`
@@ -179,7 +179,7 @@ func attachments(in []attachment) []store.Attachment {
 		if typ == "" {
 			typ = "unknown"
 		}
-		out = append(out, store.Attachment{Type: typ, URL: u, Payload: string(compact(a.Payload))})
+		out = append(out, domain.Attachment{Type: typ, URL: u, Payload: string(compact(a.Payload))})
 	}
 	return out
 }
@@ -192,7 +192,7 @@ func compact(raw json.RawMessage) []byte {
 }
 
 // referral decodes a referral object (ref, source, type), keeping the raw JSON.
-func referral(raw json.RawMessage, ts int64) *store.Referral {
+func referral(raw json.RawMessage, ts int64) *domain.Referral {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
@@ -202,5 +202,5 @@ func referral(raw json.RawMessage, ts int64) *store.Referral {
 		Type   string `json:"type"`
 	}
 	_ = json.Unmarshal(raw, &r)
-	return &store.Referral{Ref: r.Ref, Source: r.Source, Type: r.Type, Raw: string(raw), MS: ts}
+	return &domain.Referral{Ref: r.Ref, Source: r.Source, Type: r.Type, Raw: string(raw), MS: ts}
 }

@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/processor"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 func errCode(code, subcode int) error {
@@ -46,15 +46,15 @@ func TestProfileErrors(t *testing.T) {
 		wantStatus   string
 		wantReauth   bool
 	}{
-		{"ok", nil, 1, false, "Name 2001", false, store.ProfileOK, false},
-		{"9010 no matching user", errCode(9010, 0), 1, false, "Unknown (IG: 2001)", true, store.ProfileUnknown, false},
-		{"100 object missing", errCode(100, 33), 1, false, "Unknown (IG: 2001)", true, store.ProfileUnknown, false},
-		{"230 consent required", errCode(230, 0), 1, false, "", false, store.ProfileConsent, false},
-		{"190 token dead", errCode(190, 460), 1, false, "", false, store.ProfileMinimal, true},
+		{"ok", nil, 1, false, "Name 2001", false, domain.ProfileOK, false},
+		{"9010 no matching user", errCode(9010, 0), 1, false, "Unknown (IG: 2001)", true, domain.ProfileUnknown, false},
+		{"100 object missing", errCode(100, 33), 1, false, "Unknown (IG: 2001)", true, domain.ProfileUnknown, false},
+		{"230 consent required", errCode(230, 0), 1, false, "", false, domain.ProfileConsent, false},
+		{"190 token dead", errCode(190, 460), 1, false, "", false, domain.ProfileMinimal, true},
 		{"transient retried", errTransient(), 1, true, "", false, "", false},
 		{"rate limited retried", errCode(4, 0), 2, true, "", false, "", false},
-		{"transient on the last delivery", errTransient(), 5, false, "", false, store.ProfileMinimal, false},
-		{"unexpected graph error", errCode(10, 0), 1, false, "", false, store.ProfileMinimal, false},
+		{"transient on the last delivery", errTransient(), 5, false, "", false, domain.ProfileMinimal, false},
+		{"unexpected graph error", errCode(10, 0), 1, false, "", false, domain.ProfileMinimal, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

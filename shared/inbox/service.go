@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
@@ -23,15 +24,15 @@ import (
 
 // Store is the conversation-state storage the service needs (*store.Store).
 type Store interface {
-	LoadEventState(ctx context.Context, accountID, igsid, mid string) (store.EventState, error)
+	LoadEventState(ctx context.Context, accountID, igsid, mid string) (domain.EventState, error)
 	NewTx() *store.Tx
 	Commit(ctx context.Context, tx *store.Tx) error
 	AdvanceReadWatermark(ctx context.Context, accountID, igsid string, ts int64) error
-	GetMessage(ctx context.Context, conversationID, messageSK string) (store.Message, error)
-	PutUnknownEvent(ctx context.Context, id string, e store.UnknownEvent) error
+	GetMessage(ctx context.Context, conversationID, messageSK string) (domain.Message, error)
+	PutUnknownEvent(ctx context.Context, id string, e domain.UnknownEvent) error
 	// AppendToOpenConversation writes a message into the contact's open conversation without
 	// a read, or returns ErrConflict (see fastpath.go).
-	AppendToOpenConversation(ctx context.Context, m store.Message) error
+	AppendToOpenConversation(ctx context.Context, m domain.Message) error
 }
 
 // Channels flags a channel whose token died (*store.Store).
@@ -47,7 +48,7 @@ type Profiles interface {
 // EchoReconciler attaches the echo of one of our own sends whose outcome was unknown to its
 // pending part instead of storing a new message (*outbound.Sender). It reports whether it did.
 type EchoReconciler interface {
-	ReconcileEcho(ctx context.Context, st store.EventState, echo store.Message) (bool, error)
+	ReconcileEcho(ctx context.Context, st domain.EventState, echo domain.Message) (bool, error)
 }
 
 var (
@@ -188,7 +189,7 @@ func (s *Service) Handle(ctx context.Context, env envelope.Envelope) error {
 	)
 	for attempt := 1; ; attempt++ {
 		outcome, err = s.dispatch(ctx, env, it)
-		if !errors.Is(err, store.ErrConflict) || attempt == maxAttempts {
+		if !errors.Is(err, domain.ErrConflict) || attempt == maxAttempts {
 			break
 		}
 		s.log.DebugContext(ctx, "lost a conditional write, deciding again", "kind", env.Kind, "attempt", attempt)
@@ -251,7 +252,7 @@ func (s *Service) dispatch(ctx context.Context, env envelope.Envelope, it item) 
 // inactiveAccount logs and counts an event for an account with no channel
 // (UnknownAccountEvents) or a disconnected one (DisconnectedAccountEvents): nothing of it is
 // stored, and, when an ArchiveForgetter is set, the account's archived bodies are dropped.
-func (s *Service) inactiveAccount(ctx context.Context, env envelope.Envelope, st store.EventState) (string, error) {
+func (s *Service) inactiveAccount(ctx context.Context, env envelope.Envelope, st domain.EventState) (string, error) {
 	metric, msg := "UnknownAccountEvents", "event for an account with no connected channel ignored"
 	if st.ChannelFound {
 		metric, msg = "DisconnectedAccountEvents", "event for a disconnected channel ignored"
@@ -299,7 +300,7 @@ func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (strin
 		return s.inactiveAccount(ctx, env, st)
 	}
 	id := envelope.DedupID(env.Key)[:32]
-	err = s.store.PutUnknownEvent(ctx, id, store.UnknownEvent{
+	err = s.store.PutUnknownEvent(ctx, id, domain.UnknownEvent{
 		ChannelID: env.AccountID, ContactID: env.ContactID, Key: env.Key, TimestampMS: env.Timestamp,
 		Raw: string(env.Raw),
 	})
@@ -314,8 +315,8 @@ func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (strin
 // ConversationID is the id of a contact's n-th conversation: deterministic, so that
 // re-deciding after a lost race or a redelivery names the same conversation.
 func ConversationID(accountID, igsid string, n int) string {
-	return store.HashID("conversation", accountID, igsid, strconv.Itoa(n))
+	return domain.HashID("conversation", accountID, igsid, strconv.Itoa(n))
 }
 
 // MessageID is the API id of the message of a webhook mid.
-func MessageID(accountID, mid string) string { return store.HashID("message", accountID, mid) }
+func MessageID(accountID, mid string) string { return domain.HashID("message", accountID, mid) }

@@ -17,7 +17,7 @@ import (
 func TestBrowserBoundState(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	redirectURI, err := h.svc.RedirectURIFor(domain)
+	redirectURI, err := h.svc.RedirectURIFor(testHost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestBrowserBoundState(t *testing.T) {
 		if cookie != "" {
 			ev.Cookies = []string{"other=1", oauth.BindingCookie + "=" + cookie}
 		}
-		ev.RequestContext.DomainName = domain
+		ev.RequestContext.DomainName = testHost
 		ev.RequestContext.HTTP.Method = http.MethodGet
 		resp, err := h.svc.HandleCallback(context.Background(), ev)
 		if err != nil {

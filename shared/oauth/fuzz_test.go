@@ -13,9 +13,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 const (
@@ -55,12 +55,12 @@ func (s *fuzzStore) UseOAuthState(_ context.Context, nonce string, _, _ time.Tim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.used[nonce] {
-		return store.ErrConflict
+		return domain.ErrConflict
 	}
 	s.used[nonce] = true
 	return nil
 }
-func (s *fuzzStore) ConnectChannel(context.Context, store.Channel, time.Time) (bool, error) {
+func (s *fuzzStore) ConnectChannel(context.Context, domain.Channel, time.Time) (bool, error) {
 	return true, nil
 }
 func (s *fuzzStore) SetSubscription(context.Context, string, bool, string, time.Time) error {
@@ -90,7 +90,7 @@ func FuzzCallback(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, mode byte, rawQuery, stateTail, domain string) {
+	f.Fuzz(func(t *testing.T, mode byte, rawQuery, stateTail, host string) {
 		// mode 0: the fuzzer's own query; 1: a freshly issued state; 2: issued state + tail;
 		// 3: issued state with its signature replaced; 4: issued state used twice.
 		q := rawQuery
@@ -117,7 +117,7 @@ func FuzzCallback(f *testing.F) {
 		call := func() events.APIGatewayV2HTTPResponse {
 			resp, err := svc.HandleCallback(context.Background(), events.APIGatewayV2HTTPRequest{
 				RawQueryString: q,
-				RequestContext: events.APIGatewayV2HTTPRequestContext{DomainName: domain,
+				RequestContext: events.APIGatewayV2HTTPRequestContext{DomainName: host,
 					HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: http.MethodGet, Path: oauth.CallbackPath}},
 			})
 			if err != nil {
@@ -148,7 +148,7 @@ func FuzzCallback(f *testing.F) {
 			if exchanged != 0 || (loc.Query().Get("connected") != "" && valid == "") {
 				t.Fatalf("callback %q with a state we did not issue reached the exchange", q)
 			}
-			_, badDomain := svc.RedirectURIFor(domain)
+			_, badDomain := svc.RedirectURIFor(host)
 			if valid == "" && badDomain == nil && loc.Query().Get("error_type") != "invalid_state" {
 				t.Fatalf("callback %q: outcome %q, want invalid_state", q, loc.RawQuery)
 			}

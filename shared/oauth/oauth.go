@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -54,7 +55,7 @@ type Graph interface {
 // Store is what the flow needs from the table (implemented by *store.Store).
 type Store interface {
 	UseOAuthState(ctx context.Context, nonce string, expiresAt, now time.Time) error
-	ConnectChannel(ctx context.Context, ch store.Channel, now time.Time) (created bool, err error)
+	ConnectChannel(ctx context.Context, ch domain.Channel, now time.Time) (created bool, err error)
 	SetSubscription(ctx context.Context, accountID string, subscribed bool, reason string, now time.Time) error
 }
 
@@ -229,7 +230,7 @@ func (s *Service) Callback(ctx context.Context, redirectURI string, q url.Values
 		return Outcome{ErrorType: "invalid_request", Code: "400", ErrorMessage: "Instagram returned no authorization code."}
 	}
 	if err := s.store.UseOAuthState(ctx, nonce, expires, now); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			s.log.WarnContext(ctx, "oauth callback refused", "reason", "state replayed")
 			return invalidState()
 		}
@@ -252,7 +253,7 @@ func (s *Service) Callback(ctx context.Context, redirectURI string, q url.Values
 		return metaOutcome(err)
 	}
 	now = s.now()
-	created, err := s.store.ConnectChannel(ctx, store.Channel{
+	created, err := s.store.ConnectChannel(ctx, domain.Channel{
 		ID:             acct.UserID,
 		Username:       acct.Username,
 		Name:           acct.Name,

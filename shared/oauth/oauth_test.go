@@ -14,6 +14,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/oauth"
 	"github.com/iginbox/iginbox/shared/store"
@@ -23,7 +24,7 @@ const (
 	appID     = "dev-app-id"
 	appSecret = "dev-app-secret-value"
 	frontend  = "http://127.0.0.1:5173/settings?tab=channels"
-	domain    = "127.0.0.1:3000"
+	testHost  = "127.0.0.1:3000"
 )
 
 // syncBuffer is the shared goroutine-safe log sink.
@@ -75,7 +76,7 @@ func (h *harness) assertNoSecretsLogged(t *testing.T) {
 // callback URL Instagram redirected the browser to.
 func (h *harness) authorize(t *testing.T, extra string) *url.URL {
 	t.Helper()
-	redirectURI, err := h.svc.RedirectURIFor(domain)
+	redirectURI, err := h.svc.RedirectURIFor(testHost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func (h *harness) authorize(t *testing.T, extra string) *url.URL {
 func (h *harness) callback(t *testing.T, cb *url.URL) url.Values {
 	t.Helper()
 	ev := events.APIGatewayV2HTTPRequest{RawPath: cb.Path, RawQueryString: cb.RawQuery}
-	ev.RequestContext.DomainName = domain
+	ev.RequestContext.DomainName = testHost
 	ev.RequestContext.HTTP.Method = http.MethodGet
 	resp, err := h.svc.HandleCallback(context.Background(), ev)
 	if err != nil {
@@ -124,7 +125,7 @@ func (h *harness) callback(t *testing.T, cb *url.URL) url.Values {
 	return loc.Query()
 }
 
-func (h *harness) channels(t *testing.T) []store.Channel {
+func (h *harness) channels(t *testing.T) []domain.Channel {
 	t.Helper()
 	chs, err := h.st.ListChannels(context.Background())
 	if err != nil {
@@ -144,7 +145,7 @@ func (h *harness) channels(t *testing.T) []store.Channel {
 func TestAuthorizeURL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	redirectURI, _ := h.svc.RedirectURIFor(domain)
+	redirectURI, _ := h.svc.RedirectURIFor(testHost)
 	raw, err := h.svc.AuthorizeURL(redirectURI)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/api"
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 const otherContact = "1287461239847699"
@@ -67,7 +67,7 @@ func (w *world) lastOutgoingTS(conv string) int64 {
 	}
 	var ts int64
 	for _, m := range page.Messages {
-		if m.Direction == store.DirectionOutgoing {
+		if m.Direction == domain.DirectionOutgoing {
 			ts = max(ts, m.TimestampMS)
 		}
 	}
@@ -108,13 +108,13 @@ func TestReplyMovesActivity(t *testing.T) {
 	if s, b := w.reply(convA, "", replyBody("on it")); s != http.StatusAccepted {
 		t.Fatalf("reply: %d %v", s, b)
 	}
-	w.pump(1, 20*time.Second, w.allStatus(convA, 1, store.MessageSent))
+	w.pump(1, 20*time.Second, w.allStatus(convA, 1, domain.MessageSent))
 	w.drain(20 * time.Second) // the echo of our own send changes nothing
 	sentTS := w.lastOutgoingTS(convA)
 	if sentTS < start.UnixMilli() {
 		t.Fatalf("part ts %d is before the test started", sentTS)
 	}
-	if got, want := w.activity(convA), (activity{sentTS, inA, sentTS, inA, store.StatusOpen}); got != want {
+	if got, want := w.activity(convA), (activity{sentTS, inA, sentTS, inA, domain.StatusOpen}); got != want {
 		t.Errorf("after the reply: %+v, want %+v", got, want)
 	}
 	first := w.firstConversation()
@@ -131,10 +131,10 @@ func TestReplyMovesActivity(t *testing.T) {
 		want        func(a activity) activity
 	}{
 		{"older inbound does not move activity back", sentTS - 30*60*1000, 0, func(a activity) activity {
-			return activity{sentTS, sentTS - 30*60*1000, sentTS, sentTS - 30*60*1000, store.StatusOpen}
+			return activity{sentTS, sentTS - 30*60*1000, sentTS, sentTS - 30*60*1000, domain.StatusOpen}
 		}},
 		{"later inbound moves it forward", sentTS + 1000, 0, func(a activity) activity {
-			return activity{sentTS + 1000, sentTS + 1000, sentTS + 1000, sentTS + 1000, store.StatusOpen}
+			return activity{sentTS + 1000, sentTS + 1000, sentTS + 1000, sentTS + 1000, domain.StatusOpen}
 		}},
 		{"part sent with an older time does not move it back", 0, -10 * time.Minute, func(a activity) activity { return a }},
 	} {
@@ -147,7 +147,7 @@ func TestReplyMovesActivity(t *testing.T) {
 			if s, b := w.reply(convA, "", replyBody(step.name)); s != http.StatusAccepted {
 				t.Fatalf("%s: reply: %d %v", step.name, s, b)
 			}
-			w.pump(1, 20*time.Second, w.allStatus(convA, n+1, store.MessageSent))
+			w.pump(1, 20*time.Second, w.allStatus(convA, n+1, domain.MessageSent))
 			w.drain(20 * time.Second)
 			w.setOffset(0)
 		}
@@ -173,10 +173,10 @@ func TestOnlySentPartsMoveActivity(t *testing.T) {
 		wantStatus string
 		wantMoved  bool
 	}{
-		{"sent", nil, store.MessageSent, true},
-		{"rate limited then sent", &metasim.Fault{Code: 4, Times: 1}, store.MessageSent, true},
-		{"551 failed", &metasim.Fault{Code: 551}, store.MessageFailed, false},
-		{"190 failed", &metasim.Fault{Code: 190, Subcode: 463}, store.MessageFailed, false},
+		{"sent", nil, domain.MessageSent, true},
+		{"rate limited then sent", &metasim.Fault{Code: 4, Times: 1}, domain.MessageSent, true},
+		{"551 failed", &metasim.Fault{Code: 551}, domain.MessageFailed, false},
+		{"190 failed", &metasim.Fault{Code: 190, Subcode: 463}, domain.MessageFailed, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -194,7 +194,7 @@ func TestOnlySentPartsMoveActivity(t *testing.T) {
 			}
 			w.pump(1, 30*time.Second, w.allStatus(conv, 1, tc.wantStatus))
 			w.drain(20 * time.Second)
-			want := activity{in, in, in, in, store.StatusOpen}
+			want := activity{in, in, in, in, domain.StatusOpen}
 			wantFirst := other
 			if tc.wantMoved {
 				ts := w.lastOutgoingTS(conv)
@@ -219,7 +219,7 @@ func TestReplyInOlderConversation(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	conv1 := w.incoming(contact, now.Add(-3*time.Hour), "first")
-	if _, err := w.st.SetConversationStatus(ctx, conv1, store.StatusResolved, nil, time.Now()); err != nil {
+	if _, err := w.st.SetConversationStatus(ctx, conv1, domain.StatusResolved, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	in2 := now.Add(-time.Hour).UnixMilli()
@@ -230,14 +230,14 @@ func TestReplyInOlderConversation(t *testing.T) {
 	if s, b := w.reply(conv1, "", replyBody("about your first question")); s != http.StatusAccepted {
 		t.Fatalf("%d %v", s, b)
 	}
-	w.pump(1, 20*time.Second, w.allStatus(conv1, 1, store.MessageSent))
+	w.pump(1, 20*time.Second, w.allStatus(conv1, 1, domain.MessageSent))
 	w.drain(20 * time.Second)
 	ts := w.lastOutgoingTS(conv1)
 	in1 := now.Add(-3 * time.Hour).UnixMilli()
-	if got, want := w.activity(conv1), (activity{ts, in1, in2, in2, store.StatusResolved}); got != want {
+	if got, want := w.activity(conv1), (activity{ts, in1, in2, in2, domain.StatusResolved}); got != want {
 		t.Errorf("older conversation %+v, want %+v", got, want)
 	}
-	if got, want := w.activity(conv2), (activity{in2, in2, in2, in2, store.StatusOpen}); got != want {
+	if got, want := w.activity(conv2), (activity{in2, in2, in2, in2, domain.StatusOpen}); got != want {
 		t.Errorf("newer conversation %+v, want %+v", got, want)
 	}
 	if first := w.firstConversation(); first.ID != conv1 {
@@ -269,11 +269,11 @@ func TestReconciledEchoMovesActivity(t *testing.T) {
 	}
 	w.echoFromMeta("meta-mid-of-the-part", "did it go?")
 	out := outgoing(w.messages(conv))
-	if len(out) != 1 || out[0].Status != store.MessageSent {
+	if len(out) != 1 || out[0].Status != domain.MessageSent {
 		t.Fatalf("after the echo: %+v", out)
 	}
 	ts := w.lastOutgoingTS(conv)
-	if got, want := w.activity(conv), (activity{ts, in, ts, in, store.StatusOpen}); got != want || ts <= in {
+	if got, want := w.activity(conv), (activity{ts, in, ts, in, domain.StatusOpen}); got != want || ts <= in {
 		t.Errorf("activity %+v, want %+v", got, want)
 	}
 }
@@ -302,10 +302,10 @@ func TestSentWriteSurvivesAContactChange(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		// Meta accepted; the sender holds the answer 1.5 s before its write.
-		_, resolveErr = w.st.SetConversationStatus(context.Background(), conv, store.StatusResolved, nil, time.Now())
+		_, resolveErr = w.st.SetConversationStatus(context.Background(), conv, domain.StatusResolved, nil, time.Now())
 	}()
 	w.meter.Reset()
-	w.pump(1, 20*time.Second, w.allStatus(conv, 1, store.MessageSent))
+	w.pump(1, 20*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 	wg.Wait()
 	if resolveErr != nil {
 		t.Fatal(resolveErr)
@@ -316,7 +316,7 @@ func TestSentWriteSurvivesAContactChange(t *testing.T) {
 	}
 	w.drain(20 * time.Second)
 	ts := w.lastOutgoingTS(conv)
-	if got, want := w.activity(conv), (activity{ts, in, ts, in, store.StatusResolved}); got != want {
+	if got, want := w.activity(conv), (activity{ts, in, ts, in, domain.StatusResolved}); got != want {
 		t.Errorf("activity %+v, want %+v", got, want)
 	}
 	if n := w.sim.SentTo(contact); n != 1 {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/local/metasim"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // TestDuplicateSendCommandIsANoop: a send command delivered again once its part is settled
@@ -22,9 +22,9 @@ func TestDuplicateSendCommandIsANoop(t *testing.T) {
 		fault  *metasim.Fault
 		status string
 	}{
-		{"after sent", nil, store.MessageSent},
-		{"after failed (551)", &metasim.Fault{Path: sendPath, Code: 551}, store.MessageFailed},
-		{"after failed (190, channel flagged)", &metasim.Fault{Path: sendPath, Code: 190, Subcode: 463}, store.MessageFailed},
+		{"after sent", nil, domain.MessageSent},
+		{"after failed (551)", &metasim.Fault{Path: sendPath, Code: 551}, domain.MessageFailed},
+		{"after failed (190, channel flagged)", &metasim.Fault{Path: sendPath, Code: 190, Subcode: 463}, domain.MessageFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

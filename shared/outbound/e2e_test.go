@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 func replyBody(text string, images ...string) map[string]any {
@@ -38,7 +38,7 @@ func TestEndToEndTextAndTwoImages(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("%d records, want 3", len(recs))
 	}
-	w.pump(2, 20*time.Second, w.allStatus(conv, 3, store.MessageSent))
+	w.pump(2, 20*time.Second, w.allStatus(conv, 3, domain.MessageSent))
 	w.drain(20 * time.Second) // the 3 echoes come back through the webhook and the queue
 	if n := w.logCount(`"kind":"echo"`, `"outcome":"duplicate"`); n != 3 {
 		t.Errorf("%d echoes recognised as our own sends, want 3", n)
@@ -69,7 +69,7 @@ func TestEndToEndTextAndTwoImages(t *testing.T) {
 	if err := w.sim.PostRead(acct, contact, out[2].MID); err != nil {
 		t.Fatalf("post read: %v", err)
 	}
-	w.pump(1, 20*time.Second, w.allStatus(conv, 3, store.MessageRead))
+	w.pump(1, 20*time.Second, w.allStatus(conv, 3, domain.MessageRead))
 }
 
 // TestCostPerPart measures DynamoDB round trips and Graph calls per sent part in the happy path
@@ -83,7 +83,7 @@ func TestCostPerPart(t *testing.T) {
 	if s, b := w.reply(conv, "key", replyBody("text", "https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg")); s != 202 {
 		t.Fatalf("%d %v", s, b)
 	}
-	w.pump(1, 20*time.Second, w.allStatus(conv, parts, store.MessageSent))
+	w.pump(1, 20*time.Second, w.allStatus(conv, parts, domain.MessageSent))
 	w.drain(20 * time.Second)
 	snap := w.meter.Snapshot()
 	send := snap["send"]

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/api"
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // messagePages lists a conversation through the API `limit` messages at a time, following
@@ -64,7 +64,7 @@ func TestLateReplyIsOrderedBySendTime(t *testing.T) {
 			// The sender's clock reads t3 + 4 s: the send happens after B.
 			w.setOffset(time.Until(t3) + 4*time.Second)
 			t4 := w.now()
-			w.pump(1, 20*time.Second, w.allStatus(conv, 1, store.MessageSent))
+			w.pump(1, 20*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 			return t4
 		}},
 		{"outcome unknown, settled by the echo", func(w *world, conv string, t3 time.Time) time.Time {
@@ -115,7 +115,7 @@ func TestLateReplyIsOrderedBySendTime(t *testing.T) {
 					}
 				}
 				r := got[len(got)-1]
-				if r.ID != replyID || r.Status != store.MessageSent || r.MID == "" {
+				if r.ID != replyID || r.Status != domain.MessageSent || r.MID == "" {
 					t.Errorf("%s: reply %+v, want id %s sent with a mid", how, r, replyID)
 				}
 				ts, err := time.Parse(time.RFC3339Nano, r.Timestamp)

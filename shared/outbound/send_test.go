@@ -11,9 +11,9 @@ import (
 
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
-	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/webhook"
 )
 
@@ -100,7 +100,7 @@ func TestPartsAreQueuedInOrderInTheConversationGroup(t *testing.T) {
 		}
 	}
 	// Meta receives them in order, one message per part.
-	w.pump(1, 20*time.Second, w.allStatus(conv, 4, store.MessageSent))
+	w.pump(1, 20*time.Second, w.allStatus(conv, 4, domain.MessageSent))
 	sends := w.sim.Sends()
 	if len(sends) != 4 || sends[0].Text != "caption" || sends[1].AttachmentType != "video" || sends[2].AttachmentType != "image" || sends[3].AttachmentType != "file" {
 		t.Errorf("sends out of order: %+v", sends)
@@ -164,7 +164,7 @@ func TestEnqueueFailure(t *testing.T) {
 	if s, b := w.reply(conv, "k", replyBody("one")); s != 202 {
 		t.Fatalf("retry: %d %v", s, b)
 	}
-	w.pump(1, 20*time.Second, w.allStatus(conv, 1, store.MessageSent))
+	w.pump(1, 20*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 	w.drain(20 * time.Second) // the echo uses the publisher too
 
 	// Without a key: 503 and the records are failed, never left queued.
@@ -173,7 +173,7 @@ func TestEnqueueFailure(t *testing.T) {
 		t.Fatalf("want 503, got %d", s)
 	}
 	out := outgoing(w.messages(conv))
-	if len(out) != 2 || out[1].Status != store.MessageFailed || out[1].Error == nil {
+	if len(out) != 2 || out[1].Status != domain.MessageFailed || out[1].Error == nil {
 		t.Fatalf("unqueued part: %+v", out)
 	}
 	w.drain(20 * time.Second)
@@ -215,7 +215,7 @@ func TestWindowBoundaries(t *testing.T) {
 				}
 				return
 			}
-			w.pump(1, 20*time.Second, w.allStatus(conv, 1, store.MessageSent))
+			w.pump(1, 20*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 			sends := w.sim.Sends()
 			if len(sends) != 1 || sends[0].Tag != tc.wantTag {
 				t.Fatalf("sends %+v, want tag %q", sends, tc.wantTag)
@@ -241,7 +241,7 @@ func TestWindowClosedWhileQueued(t *testing.T) {
 		t.Fatalf("%d %v", status, body)
 	}
 	w.setOffset(7*24*time.Hour + time.Minute) // the queue was slow
-	w.pump(1, 20*time.Second, w.allStatus(conv, 1, store.MessageFailed))
+	w.pump(1, 20*time.Second, w.allStatus(conv, 1, domain.MessageFailed))
 	m := outgoing(w.messages(conv))[0]
 	if m.Error == nil || m.Error.Code != 10 || m.Error.Subcode != 2534022 || !strings.Contains(m.Error.Message, "7 days") {
 		t.Errorf("error %+v", m.Error)
@@ -262,19 +262,19 @@ func TestSendErrors(t *testing.T) {
 		wantReauth bool
 		wantSends  int
 	}{
-		{"190 token expired", metasim.Fault{Code: 190, Subcode: 463}, store.MessageFailed, 190, 463, true, 0},
-		{"200/2534041 DM access disabled", metasim.Fault{Code: 200, Subcode: 2534041}, store.MessageFailed, 200, 2534041, true, 0},
-		{"10/2534022 outside window", metasim.Fault{Code: 10, Subcode: 2534022}, store.MessageFailed, 10, 2534022, false, 0},
-		{"10/2018108 cannot receive", metasim.Fault{Code: 10, Subcode: 2018108}, store.MessageFailed, 10, 2018108, false, 0},
-		{"551 unavailable", metasim.Fault{Code: 551}, store.MessageFailed, 551, 0, false, 0},
-		{"100/2018047 upload failure", metasim.Fault{Code: 100, Subcode: 2018047}, store.MessageFailed, 100, 2018047, false, 0},
-		{"4 rate limited then sent", metasim.Fault{Code: 4, Times: 1}, store.MessageSent, 0, 0, false, 1},
-		{"613 rate limited then sent", metasim.Fault{Code: 613, Subcode: 2534040, Times: 2}, store.MessageSent, 0, 0, false, 1},
-		{"bare 429 rate limited then sent", metasim.Fault{Status: 429, Body: "Too Many Requests", Times: 1}, store.MessageSent, 0, 0, false, 1},
+		{"190 token expired", metasim.Fault{Code: 190, Subcode: 463}, domain.MessageFailed, 190, 463, true, 0},
+		{"200/2534041 DM access disabled", metasim.Fault{Code: 200, Subcode: 2534041}, domain.MessageFailed, 200, 2534041, true, 0},
+		{"10/2534022 outside window", metasim.Fault{Code: 10, Subcode: 2534022}, domain.MessageFailed, 10, 2534022, false, 0},
+		{"10/2018108 cannot receive", metasim.Fault{Code: 10, Subcode: 2018108}, domain.MessageFailed, 10, 2018108, false, 0},
+		{"551 unavailable", metasim.Fault{Code: 551}, domain.MessageFailed, 551, 0, false, 0},
+		{"100/2018047 upload failure", metasim.Fault{Code: 100, Subcode: 2018047}, domain.MessageFailed, 100, 2018047, false, 0},
+		{"4 rate limited then sent", metasim.Fault{Code: 4, Times: 1}, domain.MessageSent, 0, 0, false, 1},
+		{"613 rate limited then sent", metasim.Fault{Code: 613, Subcode: 2534040, Times: 2}, domain.MessageSent, 0, 0, false, 1},
+		{"bare 429 rate limited then sent", metasim.Fault{Status: 429, Body: "Too Many Requests", Times: 1}, domain.MessageSent, 0, 0, false, 1},
 		// Outcome unknown (Meta may have accepted): re-sent only after the grace without an echo.
-		{"500 not accepted, re-sent after the grace", metasim.Fault{Code: 500, Times: 1}, store.MessageSent, 0, 0, false, 1},
-		{"2 not accepted, re-sent after the grace", metasim.Fault{Code: 2, Times: 1}, store.MessageSent, 0, 0, false, 1},
-		{"5xx on every attempt fails unconfirmed", metasim.Fault{Code: 503}, store.MessageFailed, 0, 0, false, 0},
+		{"500 not accepted, re-sent after the grace", metasim.Fault{Code: 500, Times: 1}, domain.MessageSent, 0, 0, false, 1},
+		{"2 not accepted, re-sent after the grace", metasim.Fault{Code: 2, Times: 1}, domain.MessageSent, 0, 0, false, 1},
+		{"5xx on every attempt fails unconfirmed", metasim.Fault{Code: 503}, domain.MessageFailed, 0, 0, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -286,7 +286,7 @@ func TestSendErrors(t *testing.T) {
 			if s, b := w.reply(conv, "", replyBody("hello")); s != 202 {
 				t.Fatalf("%d %v", s, b)
 			}
-			if tc.wantStatus == store.MessageSent && tc.fault.Code != 500 && tc.fault.Code != 2 {
+			if tc.wantStatus == domain.MessageSent && tc.fault.Code != 500 && tc.fault.Code != 2 {
 				// Rate limited: the part stays queued while the queue retries it.
 				// (observed as soon as the failure is logged: the retry comes ≥ 1 s later)
 				var m api.MessageJSON
@@ -297,13 +297,13 @@ func TestSendErrors(t *testing.T) {
 					m = outgoing(w.messages(conv))[0]
 					return true
 				})
-				if m.Status != store.MessageQueued || m.MID != "" {
+				if m.Status != domain.MessageQueued || m.MID != "" {
 					t.Errorf("after a transient failure: %+v", m)
 				}
 			}
 			w.pump(1, 60*time.Second, w.allStatus(conv, 1, tc.wantStatus))
 			m := outgoing(w.messages(conv))[0]
-			if tc.wantStatus == store.MessageFailed {
+			if tc.wantStatus == domain.MessageFailed {
 				if m.Error == nil || m.Error.Code != tc.wantCode || m.Error.Subcode != tc.wantSub || m.Error.Message == "" || m.MID != "" {
 					t.Errorf("failed part %+v error %+v", m, m.Error)
 				}
@@ -354,7 +354,7 @@ func TestTimeoutAfterAccept(t *testing.T) {
 	if s, b := w.reply(conv, "", replyBody("are you there?")); s != 202 {
 		t.Fatalf("%d %v", s, b)
 	}
-	w.pump(2, 20*time.Second, w.allStatus(conv, 1, store.MessageSent))
+	w.pump(2, 20*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 	w.drain(20 * time.Second) // the check command finds the part sent
 	assertOneSend(t, w, conv)
 	if n := w.logCount(`"outcome":"reconciled_with_send"`); n != 1 {
@@ -374,7 +374,7 @@ func TestCrashAfterAccept(t *testing.T) {
 	if s, b := w.reply(conv, "", replyBody("hello after a crash")); s != 202 {
 		t.Fatalf("%d %v", s, b)
 	}
-	w.pump(2, 30*time.Second, w.allStatus(conv, 1, store.MessageSent))
+	w.pump(2, 30*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 	w.drain(20 * time.Second)
 	assertOneSend(t, w, conv)
 }
@@ -391,7 +391,7 @@ func TestLostSendIsResentAfterGrace(t *testing.T) {
 	if s, b := w.reply(conv, "", replyBody("second try")); s != 202 {
 		t.Fatalf("%d %v", s, b)
 	}
-	w.pump(2, 30*time.Second, w.allStatus(conv, 1, store.MessageSent))
+	w.pump(2, 30*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 	w.drain(20 * time.Second)
 	assertOneSend(t, w, conv)
 	if n := w.logCount(`"outcome":"resend_enqueued"`); n != 1 {
@@ -412,7 +412,7 @@ func TestEchoCannotOvertakeTheSend(t *testing.T) {
 	if s, b := w.reply(conv, "", replyBody("race", "https://cdn.example.com/r.jpg")); s != 202 {
 		t.Fatalf("%d %v", s, b)
 	}
-	w.pump(4, 30*time.Second, w.allStatus(conv, 2, store.MessageSent))
+	w.pump(4, 30*time.Second, w.allStatus(conv, 2, domain.MessageSent))
 	w.drain(20 * time.Second)
 	if n := w.logCount(`"kind":"echo"`, `"outcome":"duplicate"`); n != 2 {
 		t.Errorf("%d echoes seen as duplicates, want 2", n)
@@ -432,7 +432,7 @@ func assertOneSend(t *testing.T, w *world, conv string) {
 		t.Fatalf("%d outgoing records, want 1: %+v", len(out), out)
 	}
 	sends := w.sim.Sends()
-	if len(sends) != 1 || out[0].MID != sends[0].MID || out[0].Status != store.MessageSent {
+	if len(sends) != 1 || out[0].MID != sends[0].MID || out[0].Status != domain.MessageSent {
 		t.Errorf("record %+v, sends %+v", out[0], sends)
 	}
 }
@@ -454,13 +454,13 @@ func TestEchoMatching(t *testing.T) {
 
 	w.echoFromMeta("app-mid-1", "typed in the Instagram app")
 	out := outgoing(w.messages(conv))
-	if len(out) != 2 || out[0].Status != store.MessageQueued || !out[1].Echo || out[1].MID != "app-mid-1" {
+	if len(out) != 2 || out[0].Status != domain.MessageQueued || !out[1].Echo || out[1].MID != "app-mid-1" {
 		t.Fatalf("after an unrelated echo: %+v", out)
 	}
 	w.echoFromMeta("meta-mid-of-the-part", "the part")
 	out = outgoing(w.messages(conv))
 	// Settled by its echo, the part takes the echo's time: it now lists after the app's message.
-	if len(out) != 2 || out[1].Status != store.MessageSent || out[1].MID != "meta-mid-of-the-part" || out[0].MID != "app-mid-1" {
+	if len(out) != 2 || out[1].Status != domain.MessageSent || out[1].MID != "meta-mid-of-the-part" || out[0].MID != "app-mid-1" {
 		t.Fatalf("after the part's echo: %+v", out)
 	}
 	// The same echo again (Meta retries) is a duplicate.
@@ -515,7 +515,7 @@ func TestUnknownOutcomeAfterAcceptSendsOnce(t *testing.T) {
 			if s, b := w.reply(conv, "", replyBody("only once, please \U0001F64F")); s != 202 {
 				t.Fatalf("%d %v", s, b)
 			}
-			w.pump(2, 30*time.Second, w.allStatus(conv, 1, store.MessageSent))
+			w.pump(2, 30*time.Second, w.allStatus(conv, 1, domain.MessageSent))
 			w.drain(20 * time.Second) // the send check finds the part sent
 			assertOneSend(t, w, conv)
 			if n := w.logCount(`"send outcome unknown; waiting for its echo"`); n != 1 {

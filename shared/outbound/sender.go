@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
@@ -16,10 +17,10 @@ import (
 
 // Store is the storage the sender needs (*store.Store).
 type Store interface {
-	LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (store.SendState, error)
-	LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (store.SentState, error)
-	BeginAttempt(ctx context.Context, p store.OutgoingPart, nowMS int64) error
-	PendingSends(ctx context.Context, accountID, igsid string) ([]store.PendingSend, error)
+	LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (domain.SendState, error)
+	LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (domain.SentState, error)
+	BeginAttempt(ctx context.Context, p domain.OutgoingPart, nowMS int64) error
+	PendingSends(ctx context.Context, accountID, igsid string) ([]domain.PendingSend, error)
 	NewTx() *store.Tx
 	Commit(ctx context.Context, tx *store.Tx) error
 }
@@ -152,7 +153,7 @@ func (s *Sender) Handle(ctx context.Context, env envelope.Envelope) error {
 		} else {
 			outcome, err = s.send(ctx, env, cmd)
 		}
-		if !errors.Is(err, store.ErrConflict) || attempt == maxDecisions {
+		if !errors.Is(err, domain.ErrConflict) || attempt == maxDecisions {
 			break
 		}
 	}
@@ -176,7 +177,7 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 		return outcomeNoop, nil
 	}
 	p := st.Part
-	if p.Status != store.MessageQueued {
+	if p.Status != domain.MessageQueued {
 		return outcomeNoop, nil // sent, failed, or reconciled with its echo: never twice
 	}
 	if p.SendPending {
@@ -185,10 +186,10 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 		return s.unknown(ctx, env, p)
 	}
 	if !st.ChannelFound {
-		return s.fail(ctx, p, store.SendError{Code: 0, Message: "not sent: the channel is not connected"})
+		return s.fail(ctx, p, domain.SendError{Code: 0, Message: "not sent: the channel is not connected"})
 	}
 	if st.Channel.ReauthRequired || st.Channel.AccessToken == "" {
-		return s.fail(ctx, p, store.SendError{Code: 190, Message: "not sent: the channel must be re-authorized"})
+		return s.fail(ctx, p, domain.SendError{Code: 190, Message: "not sent: the channel must be re-authorized"})
 	}
 	now := s.now()
 	win, err := Decide(st.Contact.ConvLastIncomingMS, now, s.cfg.HumanAgent)
@@ -210,9 +211,9 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 	res, err := s.meta.SendMessage(ctx, st.Channel.AccessToken, req)
 	switch {
 	case err == nil:
-		return s.sent(ctx, p, res.MessageID, s.now().UnixMilli(), store.SentState{
+		return s.sent(ctx, p, res.MessageID, s.now().UnixMilli(), domain.SentState{
 			Contact: st.Contact, Conversation: st.Conversation, ConversationFound: st.ConversationFound,
-			MID: store.MIDRecord{ChannelID: p.ChannelID, MID: res.MessageID},
+			MID: domain.MIDRecord{ChannelID: p.ChannelID, MID: res.MessageID},
 		})
 	case graph.IsOutcomeUnknown(err):
 		// Meta may have accepted it (a timeout, a 5xx or code 1/2 after acceptance, a 2xx we
@@ -249,12 +250,12 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 	}
 }
 
-func metaError(err error) store.SendError {
+func metaError(err error) domain.SendError {
 	ge, ok := graph.AsError(err)
 	if !ok {
-		return store.SendError{Message: "send failed"}
+		return domain.SendError{Message: "send failed"}
 	}
-	return store.SendError{Code: ge.Code, Subcode: ge.Subcode, Message: ge.Message}
+	return domain.SendError{Code: ge.Code, Subcode: ge.Subcode, Message: ge.Message}
 }
 
 func (s *Sender) backoff(receiveCount int) time.Duration {
@@ -275,7 +276,7 @@ const sentAttempts = 4
 // conversation's activity in one transaction. st is the state read before the attempt (its per-mid record
 // assumed absent); a lost condition re-reads it: the per-mid record may exist already (a
 // reaction or unsend of this mid came first), or the contact moved (an API status change).
-func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts int64, st store.SentState) (string, error) {
+func (s *Sender) sent(ctx context.Context, p domain.OutgoingPart, mid string, ts int64, st domain.SentState) (string, error) {
 	for i := 0; ; i++ {
 		tx := s.store.NewTx()
 		sentSK := tx.MarkSent(p, p.SendAttempt, mid, ts)
@@ -289,7 +290,7 @@ func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts 
 		if err == nil {
 			return outcomeSent, nil
 		}
-		if !errors.Is(err, store.ErrConflict) || i == sentAttempts-1 {
+		if !errors.Is(err, domain.ErrConflict) || i == sentAttempts-1 {
 			return "", fmt.Errorf("record sent mid: %w", err)
 		}
 		var lerr error
@@ -297,7 +298,7 @@ func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts 
 			return "", lerr
 		}
 		if st.MID.Stored() {
-			if st.MID.ConversationID == p.ConversationID && st.MID.MessageSK == store.SentSK(ts, mid) {
+			if st.MID.ConversationID == p.ConversationID && st.MID.MessageSK == domain.SentSK(ts, mid) {
 				return outcomeSent, nil // an earlier commit of this very write went through
 			}
 			s.log.ErrorContext(ctx, "mid already stored for another message", "message_id", p.ID)
@@ -312,7 +313,7 @@ func (s *Sender) sent(ctx context.Context, p store.OutgoingPart, mid string, ts 
 // conversation is the contact's last one, the contact's mirror moves with it (a Put at the
 // version read, as the inbox writes it). last_incoming_ms is never touched; a resolved
 // conversation stays resolved.
-func moveActivity(tx *store.Tx, st store.SentState, ts int64) {
+func moveActivity(tx *store.Tx, st domain.SentState, ts int64) {
 	conv := st.Conversation
 	if !st.ConversationFound || ts <= conv.LastActivityMS {
 		return
@@ -326,7 +327,7 @@ func moveActivity(tx *store.Tx, st store.SentState, ts int64) {
 }
 
 // fail records a permanent failure of the part.
-func (s *Sender) fail(ctx context.Context, p store.OutgoingPart, e store.SendError) (string, error) {
+func (s *Sender) fail(ctx context.Context, p domain.OutgoingPart, e domain.SendError) (string, error) {
 	tx := s.store.NewTx()
 	tx.MarkFailed(p.ConversationID, p.SK(), p.SendAttempt, e)
 	tx.DeletePendingSend(p.ChannelID, p.ContactIGSID, p.SK(), p.SendAttempt) // a re-send that failed
@@ -340,8 +341,8 @@ func (s *Sender) fail(ctx context.Context, p store.OutgoingPart, e store.SendErr
 // unknown handles an attempt whose outcome is unknown: mark it pending under its contact (so
 // its echo, queued behind this command, is attached to it), enqueue a check in a group of its
 // own, and complete the command so that the conversation's group — and the echo — move on.
-func (s *Sender) unknown(ctx context.Context, env envelope.Envelope, p store.OutgoingPart) (string, error) {
-	ps := store.PendingSend{
+func (s *Sender) unknown(ctx context.Context, env envelope.Envelope, p domain.OutgoingPart) (string, error) {
+	ps := domain.PendingSend{
 		ChannelID: p.ChannelID, ContactIGSID: p.ContactIGSID, ConversationID: p.ConversationID,
 		MessageSK: p.SK(), MessageID: p.ID, Attempt: p.SendAttempt, AttemptMS: p.AttemptMS,
 	}
@@ -376,7 +377,7 @@ func (s *Sender) check(ctx context.Context, env envelope.Envelope, cmd envelope.
 		return "", err
 	}
 	p := st.Part
-	if !st.PartFound || p.Status != store.MessageQueued || p.SendAttempt != cmd.Attempt {
+	if !st.PartFound || p.Status != domain.MessageQueued || p.SendAttempt != cmd.Attempt {
 		return outcomeNoop, nil // echo reconciled, or a later attempt took over
 	}
 	if p.SendPending {
@@ -387,7 +388,7 @@ func (s *Sender) check(ctx context.Context, env envelope.Envelope, cmd envelope.
 		if p.SendAttempt >= s.cfg.MaxUnknownAttempts {
 			// Meta kept answering without saying whether it took the message, and no echo came:
 			// stop rather than re-send forever. A late echo is stored as an echo of its own.
-			return s.fail(ctx, p, store.SendError{Message: fmt.Sprintf("not confirmed: %d attempts had an unknown outcome and no echo arrived", p.SendAttempt)})
+			return s.fail(ctx, p, domain.SendError{Message: fmt.Sprintf("not confirmed: %d attempts had an unknown outcome and no echo arrived", p.SendAttempt)})
 		}
 		tx := s.store.NewTx()
 		tx.ReleaseAttempt(p.ConversationID, p.SK(), p.SendAttempt)
@@ -412,7 +413,7 @@ func (s *Sender) check(ctx context.Context, env envelope.Envelope, cmd envelope.
 // pending part (same contact, same content; oldest pending part first): the part becomes sent
 // with the echo's mid, and no new message is stored. It reports whether it did. st is the
 // echo's event state (its per-mid record is not stored).
-func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo store.Message) (bool, error) {
+func (s *Sender) ReconcileEcho(ctx context.Context, st domain.EventState, echo domain.Message) (bool, error) {
 	pending, err := s.store.PendingSends(ctx, echo.ChannelID, echo.ContactIGSID)
 	if err != nil || len(pending) == 0 {
 		return false, err
@@ -425,11 +426,11 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo st
 		if err != nil {
 			return false, err
 		}
-		if !sst.PartFound || sst.Part.Status != store.MessageQueued || sst.Part.SendAttempt != ps.Attempt {
+		if !sst.PartFound || sst.Part.Status != domain.MessageQueued || sst.Part.SendAttempt != ps.Attempt {
 			// A stale marker (the part was settled or re-sent meanwhile): drop it, look further.
 			tx := s.store.NewTx()
 			tx.DeletePendingSend(ps.ChannelID, ps.ContactIGSID, ps.MessageSK, ps.Attempt)
-			if err := s.store.Commit(ctx, tx); err != nil && !errors.Is(err, store.ErrConflict) {
+			if err := s.store.Commit(ctx, tx); err != nil && !errors.Is(err, domain.ErrConflict) {
 				return false, fmt.Errorf("drop stale pending send: %w", err)
 			}
 			continue
@@ -442,7 +443,7 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo st
 		tx.PutMID(rec)
 		// A lost condition (the contact moved) fails the echo's event, which the inbox decides
 		// again from a fresh read.
-		moveActivity(tx, store.SentState{Contact: sst.Contact, Conversation: sst.Conversation,
+		moveActivity(tx, domain.SentState{Contact: sst.Contact, Conversation: sst.Conversation,
 			ConversationFound: sst.ConversationFound}, echo.TimestampMS)
 		if err := s.store.Commit(ctx, tx); err != nil {
 			return false, fmt.Errorf("reconcile echo with %s: %w", ps.MessageID, err)
@@ -456,7 +457,7 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st store.EventState, echo st
 
 // sameContent: an echo of a text part carries the same text; an echo of an attachment part
 // carries one attachment of the same type (Meta re-hosts the media, so URLs differ).
-func sameContent(ps store.PendingSend, echo store.Message) bool {
+func sameContent(ps domain.PendingSend, echo domain.Message) bool {
 	if ps.AttachmentType != "" {
 		return len(echo.Attachments) == 1 && echo.Attachments[0].Type == ps.AttachmentType && echo.Text == ""
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/metrics"
-	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/sweeper"
 )
 
@@ -40,7 +40,7 @@ func byText(ms []api.MessageJSON, text string) []api.MessageJSON {
 
 func wantSwept(t *testing.T, m api.MessageJSON) {
 	t.Helper()
-	if m.Status != store.MessageFailed || m.Error == nil || m.Error.Reason != store.ReasonEnqueueFailed || m.Error.Code != 0 ||
+	if m.Status != domain.MessageFailed || m.Error == nil || m.Error.Reason != domain.ReasonEnqueueFailed || m.Error.Code != 0 ||
 		!strings.Contains(m.Error.Message, "could not be queued") {
 		t.Errorf("part %q: status %s error %+v, want failed with reason enqueue_failed", m.Text, m.Status, m.Error)
 	}
@@ -70,7 +70,7 @@ func TestSweeperFailsPartsNeverQueued(t *testing.T) {
 	}
 	w.pump(1, 20*time.Second, func() bool {
 		p := byText(w.messages(conv), "sent")
-		return len(p) == 1 && p[0].Status == store.MessageSent
+		return len(p) == 1 && p[0].Status == domain.MessageSent
 	})
 	// The sender began "attempted" (its outcome is not known yet): it is the sender's now.
 	page, err := w.st.ListMessages(ctx, conv, "", 50)
@@ -79,7 +79,7 @@ func TestSweeperFailsPartsNeverQueued(t *testing.T) {
 	}
 	for _, m := range page.Messages {
 		if m.Text == "attempted" {
-			if err := w.st.BeginAttempt(ctx, store.OutgoingPart{Message: m}, w.now().UnixMilli()); err != nil {
+			if err := w.st.BeginAttempt(ctx, domain.OutgoingPart{Message: m}, w.now().UnixMilli()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -102,7 +102,7 @@ func TestSweeperFailsPartsNeverQueued(t *testing.T) {
 			wantSwept(t, p[0])
 		}
 	}
-	for text, status := range map[string]string{"attempted": store.MessageQueued, "sent": store.MessageSent, "young": store.MessageQueued} {
+	for text, status := range map[string]string{"attempted": domain.MessageQueued, "sent": domain.MessageSent, "young": domain.MessageQueued} {
 		if p := byText(ms, text); len(p) != 1 || p[0].Status != status || p[0].Error != nil {
 			t.Errorf("part %q: %+v, want %s untouched", text, p, status)
 		}
@@ -121,7 +121,7 @@ func TestSweeperFailsPartsNeverQueued(t *testing.T) {
 	}
 	w.pump(1, 20*time.Second, func() bool {
 		p := byText(w.messages(conv), "young")
-		return len(p) == 1 && p[0].Status == store.MessageSent
+		return len(p) == 1 && p[0].Status == domain.MessageSent
 	})
 	w.drain(20 * time.Second)
 	for _, text := range []string{oldText, oldURL} {
@@ -167,7 +167,7 @@ func TestSweeperRacesTheSender(t *testing.T) {
 	}()
 	w.pump(2, 30*time.Second, func() bool {
 		for _, m := range outgoing(w.messages(conv)) {
-			if m.Status == store.MessageQueued {
+			if m.Status == domain.MessageQueued {
 				return false
 			}
 		}
@@ -183,9 +183,9 @@ func TestSweeperRacesTheSender(t *testing.T) {
 			t.Fatalf("part %q: %+v", text, p)
 		}
 		switch p[0].Status {
-		case store.MessageSent:
+		case domain.MessageSent:
 			sent++
-		case store.MessageFailed:
+		case domain.MessageFailed:
 			failed++
 			wantSwept(t, p[0])
 		default:

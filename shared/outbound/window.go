@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Messaging window lengths of Meta's Send API.
@@ -50,12 +50,12 @@ func Decide(lastIncomingMS int64, now time.Time, humanAgent bool) (Window, error
 
 // LastIncomingMS is the contact's latest incoming message time known to the store: the
 // conversation's and the contact's mirror of its last conversation.
-func LastIncomingMS(conv store.Conversation, contact store.Contact) int64 {
+func LastIncomingMS(conv domain.Conversation, contact domain.Contact) int64 {
 	return max(conv.LastIncomingMS, contact.ConvLastIncomingMS)
 }
 
 // WindowError is the error recorded on a part that could not be sent because the window
 // closed while it was queued: Meta's code for "outside of allowed window" (10/2534022).
-func WindowError(err error) store.SendError {
-	return store.SendError{Code: 10, Subcode: 2534022, Message: "not sent: " + err.Error()}
+func WindowError(err error) domain.SendError {
+	return domain.SendError{Code: 10, Subcode: 2534022, Message: "not sent: " + err.Error()}
 }

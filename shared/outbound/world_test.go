@@ -21,6 +21,7 @@ import (
 	"github.com/iginbox/iginbox/local/sqspoll"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/api"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
@@ -111,7 +112,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 
 	w.token = w.sim.IssueToken(acct)
 	now := time.Now()
-	if _, err := w.st.ConnectChannel(context.Background(), store.Channel{ID: acct, Username: "shop", AccessToken: w.token,
+	if _, err := w.st.ConnectChannel(context.Background(), domain.Channel{ID: acct, Username: "shop", AccessToken: w.token,
 		TokenExpiresAt: now.Add(60 * 24 * time.Hour)}, now); err != nil {
 		t.Fatalf("connect channel: %v", err)
 	}
@@ -200,7 +201,7 @@ func (w *world) messages(conv string) []api.MessageJSON {
 func outgoing(ms []api.MessageJSON) []api.MessageJSON {
 	var out []api.MessageJSON
 	for _, m := range ms {
-		if m.Direction == store.DirectionOutgoing {
+		if m.Direction == domain.DirectionOutgoing {
 			out = append(out, m)
 		}
 	}

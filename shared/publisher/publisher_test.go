@@ -18,6 +18,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/streams"
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/publisher"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -147,7 +148,7 @@ func (w *world) commit(fill func(tx *store.Tx)) {
 
 func (w *world) connect() {
 	w.t.Helper()
-	_, err := w.st.ConnectChannel(w.ctx, store.Channel{ID: account, Username: "shop", Name: "Shop", AccessToken: "IGAA-secret-token", TokenExpiresAt: time.Now().Add(60 * 24 * time.Hour)}, time.Now())
+	_, err := w.st.ConnectChannel(w.ctx, domain.Channel{ID: account, Username: "shop", Name: "Shop", AccessToken: "IGAA-secret-token", TokenExpiresAt: time.Now().Add(60 * 24 * time.Hour)}, time.Now())
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -156,19 +157,19 @@ func (w *world) connect() {
 var convID = "0123456789abcdef01234567"
 
 // firstMessage writes what the processor writes for a contact's first message.
-func (w *world) firstMessage(mid, text string, ts int64) store.Message {
+func (w *world) firstMessage(mid, text string, ts int64) domain.Message {
 	w.t.Helper()
-	m := store.Message{
-		ID: store.HashID("msg", account, mid), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
-		MID: mid, Direction: store.DirectionIncoming, Text: text, Status: store.MessageReceived, TimestampMS: ts, CreatedAt: time.Now(),
+	m := domain.Message{
+		ID: domain.HashID("msg", account, mid), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
+		MID: mid, Direction: domain.DirectionIncoming, Text: text, Status: domain.MessageReceived, TimestampMS: ts, CreatedAt: time.Now(),
 	}
 	w.commit(func(tx *store.Tx) {
-		tx.PutContact(store.Contact{ChannelID: account, IGSID: igsid, Name: "Ada", Username: "ada", ProfileStatus: store.ProfileOK,
+		tx.PutContact(domain.Contact{ChannelID: account, IGSID: igsid, Name: "Ada", Username: "ada", ProfileStatus: domain.ProfileOK,
 			OpenConversationID: convID, LastConversationID: convID, ConversationSeq: 1, ConvLastActivityMS: ts, ConvLastIncomingMS: ts})
-		tx.CreateConversation(store.Conversation{ID: convID, ChannelID: account, ContactIGSID: igsid, Status: store.StatusOpen, Seq: 1,
+		tx.CreateConversation(domain.Conversation{ID: convID, ChannelID: account, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1,
 			LastActivityMS: ts, LastIncomingMS: ts, CreatedAt: time.Now()})
 		tx.PutMessage(m)
-		tx.PutMID(store.MIDRecord{ChannelID: account, MID: mid, ConversationID: convID, MessageSK: m.SK()})
+		tx.PutMID(domain.MIDRecord{ChannelID: account, MID: mid, ConversationID: convID, MessageSK: m.SK()})
 	})
 	return m
 }
@@ -200,11 +201,11 @@ func TestInboundConversationEvents(t *testing.T) {
 
 	// A reaction, an edit (text change), an unsend: one event each, in that order.
 	w.commit(func(tx *store.Tx) {
-		tx.SetMessageReactions(convID, m.SK(), []store.MessageReaction{{By: igsid, Reaction: "love", Emoji: "❤️"}})
+		tx.SetMessageReactions(convID, m.SK(), []domain.MessageReaction{{By: igsid, Reaction: "love", Emoji: "❤️"}})
 	})
 	wantTypes(t, w.flush(), publisher.ReactionChanged)
 	w.commit(func(tx *store.Tx) {
-		tx.SetMessageText(convID, m.SK(), "edited: نعم 👍", []store.Edit{{Text: hostile, NumEdit: 0, MS: ts}})
+		tx.SetMessageText(convID, m.SK(), "edited: نعم 👍", []domain.Edit{{Text: hostile, NumEdit: 0, MS: ts}})
 	})
 	evs = w.flush()
 	wantTypes(t, evs, publisher.MessageEdited)
@@ -222,7 +223,7 @@ func TestInboundConversationEvents(t *testing.T) {
 	}
 
 	// Resolve, then a profile change of the contact.
-	if _, err := w.st.SetConversationStatus(w.ctx, convID, store.StatusResolved, &store.Actor{KeyID: "k1", Name: "Ada (agent) 👩‍💼"}, time.Now()); err != nil {
+	if _, err := w.st.SetConversationStatus(w.ctx, convID, domain.StatusResolved, &domain.Actor{KeyID: "k1", Name: "Ada (agent) 👩‍💼"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	evs = w.flush()
@@ -250,21 +251,21 @@ func TestInboundConversationEvents(t *testing.T) {
 }
 
 // reply queues a one-part reply and returns it.
-func (w *world) reply(text string, created time.Time) store.OutgoingPart {
+func (w *world) reply(text string, created time.Time) domain.OutgoingPart {
 	w.t.Helper()
-	p := store.OutgoingPart{
-		Message: store.Message{ID: store.HashID("outgoing", text), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
-			Direction: store.DirectionOutgoing, Text: text, Status: store.MessageQueued, TimestampMS: created.UnixMilli(), CreatedAt: created},
+	p := domain.OutgoingPart{
+		Message: domain.Message{ID: domain.HashID("outgoing", text), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
+			Direction: domain.DirectionOutgoing, Text: text, Status: domain.MessageQueued, TimestampMS: created.UnixMilli(), CreatedAt: created},
 		RequestID: "req" + text,
 	}
-	p.StoredSK = store.OutgoingSK(created.UnixMilli(), p.RequestID, 0)
-	if err := w.st.CreateOutgoing(w.ctx, []store.OutgoingPart{p}, nil); err != nil {
+	p.StoredSK = domain.OutgoingSK(created.UnixMilli(), p.RequestID, 0)
+	if err := w.st.CreateOutgoing(w.ctx, []domain.OutgoingPart{p}, nil); err != nil {
 		w.t.Fatal(err)
 	}
 	return p
 }
 
-func (w *world) send(p store.OutgoingPart, mid string, ts int64) {
+func (w *world) send(p domain.OutgoingPart, mid string, ts int64) {
 	w.t.Helper()
 	if err := w.st.BeginAttempt(w.ctx, p, ts); err != nil {
 		w.t.Fatal(err)
@@ -353,7 +354,7 @@ func TestFailedReplyCarriesMetaError(t *testing.T) {
 	p := w.reply("too late", time.UnixMilli(1767225601000))
 	w.flush()
 	w.commit(func(tx *store.Tx) {
-		tx.MarkFailed(convID, p.SK(), 0, store.SendError{Code: 10, Subcode: 2534022, Message: "This message is sent outside of allowed window."})
+		tx.MarkFailed(convID, p.SK(), 0, domain.SendError{Code: 10, Subcode: 2534022, Message: "This message is sent outside of allowed window."})
 	})
 	evs := w.flush()
 	if got := statuses(evs); !slices.Equal(got, []string{"queued>failed"}) {
@@ -415,7 +416,7 @@ func TestPurgePublishesOneDisconnect(t *testing.T) {
 		t.Fatal("an event carries a token")
 	}
 	for range 20 {
-		res, err := w.st.PurgeAccountStep(w.ctx, account, store.Budget{Items: 100})
+		res, err := w.st.PurgeAccountStep(w.ctx, account, domain.Budget{Items: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -443,9 +444,9 @@ func TestNonDomainItemsPublishNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.commit(func(tx *store.Tx) {
-		tx.PutMID(store.MIDRecord{ChannelID: account, MID: "mid.x", Deleted: true, DeletedMS: 1})
+		tx.PutMID(domain.MIDRecord{ChannelID: account, MID: "mid.x", Deleted: true, DeletedMS: 1})
 	})
-	if err := w.st.PutUnknownEvent(w.ctx, "k1", store.UnknownEvent{ChannelID: account, Key: "k", TimestampMS: 1, Raw: "{}"}); err != nil {
+	if err := w.st.PutUnknownEvent(w.ctx, "k1", domain.UnknownEvent{ChannelID: account, Key: "k", TimestampMS: 1, Raw: "{}"}); err != nil {
 		t.Fatal(err)
 	}
 	put := func(pk, sk string) {
@@ -515,8 +516,8 @@ func TestFailedEntriesAreRetried(t *testing.T) {
 	w.connect()
 	for i := range 12 {
 		w.commit(func(tx *store.Tx) {
-			tx.PutMessage(store.Message{ID: store.HashID("m", strconv.Itoa(i)), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
-				MID: "mid." + strconv.Itoa(i), Direction: store.DirectionIncoming, Text: "n" + strconv.Itoa(i), Status: store.MessageReceived,
+			tx.PutMessage(domain.Message{ID: domain.HashID("m", strconv.Itoa(i)), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
+				MID: "mid." + strconv.Itoa(i), Direction: domain.DirectionIncoming, Text: "n" + strconv.Itoa(i), Status: domain.MessageReceived,
 				TimestampMS: 1767225600000 + int64(i)})
 		})
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
 )
@@ -19,8 +20,8 @@ import (
 // *store.Store): the contact of a conversation or reply (its name for conversation events,
 // its read position for the status of a sent reply), and the replies a read receipt covers.
 type Reader interface {
-	GetContact(ctx context.Context, accountID, igsid string) (store.Contact, error)
-	MessagesBetween(ctx context.Context, conversationID string, afterMS, untilMS int64) ([]store.Message, error)
+	GetContact(ctx context.Context, accountID, igsid string) (domain.Contact, error)
+	MessagesBetween(ctx context.Context, conversationID string, afterMS, untilMS int64) ([]domain.Message, error)
 }
 
 var _ Reader = (*store.Store)(nil)
@@ -116,13 +117,13 @@ func (t *Translator) message(ctx context.Context, c change) ([]Event, error) {
 		// key tells the story) or an erasure: neither is an event.
 		return nil, nil
 	}
-	var m store.Message
+	var m domain.Message
 	if err := c.newImg.decode(&m); err != nil {
 		return nil, fmt.Errorf("decode message: %w", err)
 	}
-	var old *store.Message
+	var old *domain.Message
 	if c.op == "MODIFY" && c.oldImg != nil {
-		old = &store.Message{}
+		old = &domain.Message{}
 		if err := c.oldImg.decode(old); err != nil {
 			return nil, fmt.Errorf("decode old message: %w", err)
 		}
@@ -134,7 +135,7 @@ func (t *Translator) message(ctx context.Context, c change) ([]Event, error) {
 	}
 	if old == nil {
 		switch {
-		case m.Direction == store.DirectionIncoming:
+		case m.Direction == domain.DirectionIncoming:
 			msgEvent(MessageReceived, m.TimestampMS)
 			return evs, nil
 		case m.Echo:
@@ -145,12 +146,12 @@ func (t *Translator) message(ctx context.Context, c change) ([]Event, error) {
 		}
 		// A reply part: created queued, or put at its send-time key once sent.
 		prev := ""
-		if m.Status == store.MessageSent {
-			prev = store.MessageQueued
+		if m.Status == domain.MessageSent {
+			prev = domain.MessageQueued
 		}
 		return t.statusChanged(ctx, c, m, prev)
 	}
-	if old.Status != m.Status && m.Direction == store.DirectionOutgoing {
+	if old.Status != m.Status && m.Direction == domain.DirectionOutgoing {
 		st, err := t.statusChanged(ctx, c, m, old.Status)
 		if err != nil {
 			return nil, err
@@ -173,29 +174,29 @@ func (t *Translator) message(ctx context.Context, c change) ([]Event, error) {
 // by its change to read when the contact's read position already covers it. The id of a
 // status change is derived from the message and the status (one message reaches a status
 // once, and the read of a reply can be seen from two records: the reply's and the contact's).
-func (t *Translator) statusChanged(ctx context.Context, c change, m store.Message, prev string) ([]Event, error) {
+func (t *Translator) statusChanged(ctx context.Context, c change, m domain.Message, prev string) ([]Event, error) {
 	occurred := int64(0)
 	switch m.Status {
-	case store.MessageSent:
+	case domain.MessageSent:
 		occurred = m.TimestampMS // re-keyed to Meta's send time
-	case store.MessageQueued:
+	case domain.MessageQueued:
 		occurred = m.CreatedAt.UnixMilli()
 	}
 	evs := []Event{statusEvent(c, m, m.Status, prev, occurred, 0)}
-	if m.Status != store.MessageSent || m.Echo {
+	if m.Status != domain.MessageSent || m.Echo {
 		return evs, nil
 	}
 	contact, err := t.r.GetContact(ctx, m.ChannelID, m.ContactIGSID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return nil, fmt.Errorf("read position of %s: %w", m.ContactIGSID, err)
 	}
 	if wm := contact.ReadWatermarkMS; wm > 0 && m.TimestampMS <= wm {
-		evs = append(evs, statusEvent(c, m, store.MessageRead, store.MessageSent, wm, wm))
+		evs = append(evs, statusEvent(c, m, domain.MessageRead, domain.MessageSent, wm, wm))
 	}
 	return evs, nil
 }
 
-func statusEvent(c change, m store.Message, status, prev string, occurredMS, watermarkMS int64) Event {
+func statusEvent(c change, m domain.Message, status, prev string, occurredMS, watermarkMS int64) Event {
 	cm := c.common(MessageStatusChanged, m.ChannelID, occurredMS)
 	cm.EventID = eventID(MessageStatusChanged, m.ID, status)
 	d := StatusDetail{
@@ -211,7 +212,7 @@ func (t *Translator) contact(ctx context.Context, c change) ([]Event, error) {
 	if c.op == "REMOVE" {
 		return nil, nil // erasure: no event carries the data that was erased
 	}
-	var n, o store.Contact
+	var n, o domain.Contact
 	if err := c.newImg.decode(&n); err != nil {
 		return nil, fmt.Errorf("decode contact: %w", err)
 	}
@@ -235,14 +236,14 @@ func (t *Translator) contact(ctx context.Context, c change) ([]Event, error) {
 	return evs, nil
 }
 
-func contactView(c store.Contact) view.Contact {
-	return view.NewConversation(store.Conversation{ContactIGSID: c.IGSID}, c).Contact
+func contactView(c domain.Contact) view.Contact {
+	return view.NewConversation(domain.Conversation{ContactIGSID: c.IGSID}, c).Contact
 }
 
 // reads returns message.status_changed → read for every sent reply the contact's new read
 // position covers: replies of its latest (and open) conversation sent after the previous
 // position and at or before the new one.
-func (t *Translator) reads(ctx context.Context, c change, n store.Contact, prevMS int64) ([]Event, error) {
+func (t *Translator) reads(ctx context.Context, c change, n domain.Contact, prevMS int64) ([]Event, error) {
 	ids := []string{n.LastConversationID}
 	if n.OpenConversationID != "" && n.OpenConversationID != n.LastConversationID {
 		ids = append(ids, n.OpenConversationID)
@@ -257,8 +258,8 @@ func (t *Translator) reads(ctx context.Context, c change, n store.Contact, prevM
 			return nil, fmt.Errorf("replies read by %s: %w", n.IGSID, err)
 		}
 		for _, m := range ms {
-			if m.Direction == store.DirectionOutgoing && !m.Echo && m.Status == store.MessageSent {
-				evs = append(evs, statusEvent(c, m, store.MessageRead, store.MessageSent, n.ReadWatermarkMS, n.ReadWatermarkMS))
+			if m.Direction == domain.DirectionOutgoing && !m.Echo && m.Status == domain.MessageSent {
+				evs = append(evs, statusEvent(c, m, domain.MessageRead, domain.MessageSent, n.ReadWatermarkMS, n.ReadWatermarkMS))
 			}
 		}
 	}
@@ -271,7 +272,7 @@ func (t *Translator) conversation(ctx context.Context, c change) ([]Event, error
 	if c.op == "REMOVE" {
 		return nil, nil
 	}
-	var n, o store.Conversation
+	var n, o domain.Conversation
 	if err := c.newImg.decode(&n); err != nil {
 		return nil, fmt.Errorf("decode conversation: %w", err)
 	}
@@ -291,7 +292,7 @@ func (t *Translator) conversation(ctx context.Context, c change) ([]Event, error
 		return nil, nil
 	}
 	contact, err := t.r.GetContact(ctx, n.ChannelID, n.ContactIGSID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return nil, fmt.Errorf("contact of conversation %s: %w", n.ID, err)
 	}
 	cm := c.common(detailType, n.ChannelID, occurred, n.ID)
@@ -312,7 +313,7 @@ func (t *Translator) channel(c change) ([]Event, error) {
 	if c.op == "REMOVE" {
 		img = c.oldImg
 	}
-	var n, o store.Channel
+	var n, o domain.Channel
 	if err := img.decode(&n); err != nil {
 		return nil, fmt.Errorf("decode channel: %w", err)
 	}

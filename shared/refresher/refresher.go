@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/store"
@@ -36,7 +37,7 @@ type Config struct {
 
 // Store is what the refresher needs from the table (implemented by *store.Store).
 type Store interface {
-	DueChannels(ctx context.Context, now time.Time, horizon, minAge time.Duration) ([]store.Channel, store.ReadStats, error)
+	DueChannels(ctx context.Context, now time.Time, horizon, minAge time.Duration) ([]domain.Channel, domain.ReadStats, error)
 	UpdateToken(ctx context.Context, accountID, oldToken, newToken string, expiresAt, refreshedAt time.Time) error
 	FlagReauthIfToken(ctx context.Context, accountID, token, reason string, at time.Time) error
 }
@@ -136,7 +137,7 @@ func (r *Refresher) Run(ctx context.Context) (Summary, error) {
 	return sum, nil
 }
 
-func (r *Refresher) refresh(ctx context.Context, ch store.Channel) outcome {
+func (r *Refresher) refresh(ctx context.Context, ch domain.Channel) outcome {
 	tok, err := r.graph.RefreshToken(ctx, ch.AccessToken)
 	now := r.now()
 	if err != nil {
@@ -144,7 +145,7 @@ func (r *Refresher) refresh(ctx context.Context, ch store.Channel) outcome {
 			reason := err.Error()
 			ferr := r.store.FlagReauthIfToken(ctx, ch.ID, ch.AccessToken, reason, now)
 			switch {
-			case errors.Is(ferr, store.ErrConflict), errors.Is(ferr, store.ErrNotFound):
+			case errors.Is(ferr, domain.ErrConflict), errors.Is(ferr, domain.ErrNotFound):
 				r.log.InfoContext(ctx, "token refresh superseded", "account_id", ch.ID, "reason", "channel changed meanwhile")
 				return conflict
 			case ferr != nil:
@@ -164,7 +165,7 @@ func (r *Refresher) refresh(ctx context.Context, ch store.Channel) outcome {
 	}
 	expires := tok.ExpiresAt(now)
 	if err := r.store.UpdateToken(ctx, ch.ID, ch.AccessToken, tok.AccessToken, expires, now); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrNotFound) {
 			r.log.InfoContext(ctx, "token refresh superseded", "account_id", ch.ID, "reason", "channel changed meanwhile")
 			return conflict
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/metasim"
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/refresher"
@@ -59,13 +60,13 @@ func newEnv(t *testing.T) *env {
 func (e *env) seed(t *testing.T, id string, refreshedAt, expires time.Time) string {
 	t.Helper()
 	tok := e.sim.IssueToken(id)
-	if _, err := e.st.ConnectChannel(context.Background(), store.Channel{ID: id, Username: "u" + id, AccessToken: tok, TokenExpiresAt: expires}, refreshedAt); err != nil {
+	if _, err := e.st.ConnectChannel(context.Background(), domain.Channel{ID: id, Username: "u" + id, AccessToken: tok, TokenExpiresAt: expires}, refreshedAt); err != nil {
 		t.Fatal(err)
 	}
 	return tok
 }
 
-func (e *env) channel(t *testing.T, id string) store.Channel {
+func (e *env) channel(t *testing.T, id string) domain.Channel {
 	t.Helper()
 	ch, err := e.st.GetChannel(context.Background(), id)
 	if err != nil {
@@ -75,7 +76,7 @@ func (e *env) channel(t *testing.T, id string) store.Channel {
 		t.Fatal("GetChannel returned the token: the channel item holds it")
 	}
 	// A flagged channel has no token item any more: AccessToken stays empty.
-	if ch.AccessToken, err = e.st.GetChannelToken(context.Background(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if ch.AccessToken, err = e.st.GetChannelToken(context.Background(), id); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		t.Fatal(err)
 	}
 	return ch
@@ -167,7 +168,7 @@ type reconnectingGraph struct {
 func (g *reconnectingGraph) RefreshToken(ctx context.Context, token string) (graph.Token, error) {
 	var err error
 	g.reconnect.Do(func() {
-		_, err = g.st.ConnectChannel(ctx, store.Channel{ID: "201", Username: "u201", AccessToken: g.newToken, TokenExpiresAt: time.Now().Add(60 * day)}, time.Now())
+		_, err = g.st.ConnectChannel(ctx, domain.Channel{ID: "201", Username: "u201", AccessToken: g.newToken, TokenExpiresAt: time.Now().Add(60 * day)}, time.Now())
 	})
 	if err != nil {
 		return graph.Token{}, err

@@ -13,46 +13,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 const apiKeysGSI1PK = "APIKEYS"
-
-// Actor names the agent key behind a change (a reply, a status change).
-type Actor struct {
-	KeyID string `dynamodbav:"key_id" json:"key_id"`
-	Name  string `dynamodbav:"name" json:"name"`
-}
-
-// APIKey is a named agent key. Only the SHA-256 of the key is stored, with a short prefix
-// that identifies it to people; the key itself is shown once, when it is created.
-type APIKey struct {
-	ID     string `dynamodbav:"id"`
-	Name   string `dynamodbav:"name"`
-	Prefix string `dynamodbav:"prefix"`
-	Hash   string `dynamodbav:"key_hash"`
-	Admin  bool   `dynamodbav:"admin"`
-	// Channels limits the key to these channels; empty = every channel.
-	Channels   []string  `dynamodbav:"channels,omitempty,stringset"`
-	CreatedAt  time.Time `dynamodbav:"created_at"`
-	LastUsedAt time.Time `dynamodbav:"last_used_at,omitempty"`
-	RevokedAt  time.Time `dynamodbav:"revoked_at,omitempty"`
-}
-
-// Revoked reports whether the key was revoked.
-func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
 
 type apiKeyItem struct {
 	PK     string `dynamodbav:"pk"`
 	SK     string `dynamodbav:"sk"`
 	GSI1PK string `dynamodbav:"gsi1pk"`
 	GSI1SK string `dynamodbav:"gsi1sk"`
-	APIKey
+	domain.APIKey
 }
 
 func apiKeyKey(id string) (string, string) { return "APIKEY#" + id, "APIKEY" }
 
 // CreateAPIKey stores a new key (ErrConflict when its id exists).
-func (s *Store) CreateAPIKey(ctx context.Context, k APIKey) error {
+func (s *Store) CreateAPIKey(ctx context.Context, k domain.APIKey) error {
 	pk, sk := apiKeyKey(k.ID)
 	k.CreatedAt = k.CreatedAt.UTC()
 	item, err := attributevalue.MarshalMap(apiKeyItem{PK: pk, SK: sk, GSI1PK: apiKeysGSI1PK,
@@ -72,8 +49,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, k APIKey) error {
 
 // GetAPIKey reads a key (strongly consistent, so a revocation counts at once); error wrapping
 // ErrNotFound when absent.
-func (s *Store) GetAPIKey(ctx context.Context, id string) (APIKey, error) {
-	var k APIKey
+func (s *Store) GetAPIKey(ctx context.Context, id string) (domain.APIKey, error) {
+	var k domain.APIKey
 	if err := s.getItem(ctx, key(apiKeyKey(id)), &k); err != nil {
 		return k, fmt.Errorf("api key %s: %w", id, err)
 	}
@@ -81,8 +58,8 @@ func (s *Store) GetAPIKey(ctx context.Context, id string) (APIKey, error) {
 }
 
 // ListAPIKeys returns every key, newest first.
-func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
-	keys, err := queryGSI1All[APIKey](ctx, s, apiKeysGSI1PK)
+func (s *Store) ListAPIKeys(ctx context.Context) ([]domain.APIKey, error) {
+	keys, err := queryGSI1All[domain.APIKey](ctx, s, apiKeysGSI1PK)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
@@ -91,12 +68,12 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
 
 // RevokeAPIKey marks a key revoked (keeping the first revocation time) and returns it; error
 // wrapping ErrNotFound when absent.
-func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time) (APIKey, error) {
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time) (domain.APIKey, error) {
 	upd := expression.Set(expression.Name("revoked_at"),
 		expression.IfNotExists(expression.Name("revoked_at"), expression.Value(now.UTC().Format(time.RFC3339Nano))))
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(expression.AttributeExists(expression.Name("pk"))).Build()
 	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke api key %s: %w", id, err)
+		return domain.APIKey{}, fmt.Errorf("revoke api key %s: %w", id, err)
 	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: key(apiKeyKey(id)),
@@ -105,14 +82,14 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time) (API
 		ReturnValues: "ALL_NEW",
 	})
 	if isConditionFailed(err) {
-		return APIKey{}, fmt.Errorf("revoke api key %s: %w", id, ErrNotFound)
+		return domain.APIKey{}, fmt.Errorf("revoke api key %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke api key %s: %w", id, err)
+		return domain.APIKey{}, fmt.Errorf("revoke api key %s: %w", id, err)
 	}
-	var k APIKey
+	var k domain.APIKey
 	if err := attributevalue.UnmarshalMap(out.Attributes, &k); err != nil {
-		return APIKey{}, fmt.Errorf("revoke api key %s: unmarshal: %w", id, err)
+		return domain.APIKey{}, fmt.Errorf("revoke api key %s: unmarshal: %w", id, err)
 	}
 	return k, nil
 }
@@ -140,20 +117,10 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, now time.Time, every
 	return nil
 }
 
-// Session is a browser session signed in with a key. KeyHash binds it to the exact key that
-// signed in (for the bootstrap key, whose value can change without an item of its own).
-type Session struct {
-	ID        string    `dynamodbav:"id"`
-	KeyID     string    `dynamodbav:"key_id"`
-	KeyHash   string    `dynamodbav:"key_hash"`
-	CreatedAt time.Time `dynamodbav:"created_at"`
-	ExpiresAt time.Time `dynamodbav:"expires_at"`
-}
-
 type sessionItem struct {
 	PK string `dynamodbav:"pk"`
 	SK string `dynamodbav:"sk"`
-	Session
+	domain.Session
 	TTL int64 `dynamodbav:"ttl"`
 }
 
@@ -161,7 +128,7 @@ func sessionKey(id string) (string, string) { return "SESSION#" + id, "SESSION" 
 
 // CreateSession stores a session; DynamoDB's TTL removes it after it expired (it is refused
 // from its expiry on, whatever the TTL sweep does).
-func (s *Store) CreateSession(ctx context.Context, sess Session) error {
+func (s *Store) CreateSession(ctx context.Context, sess domain.Session) error {
 	pk, sk := sessionKey(sess.ID)
 	item, err := attributevalue.MarshalMap(sessionItem{PK: pk, SK: sk, Session: sess, TTL: sess.ExpiresAt.Add(time.Hour).Unix()})
 	if err != nil {
@@ -171,8 +138,8 @@ func (s *Store) CreateSession(ctx context.Context, sess Session) error {
 }
 
 // GetSession reads a session; error wrapping ErrNotFound when absent (logged out).
-func (s *Store) GetSession(ctx context.Context, id string) (Session, error) {
-	var sess Session
+func (s *Store) GetSession(ctx context.Context, id string) (domain.Session, error) {
+	var sess domain.Session
 	if err := s.getItem(ctx, key(sessionKey(id)), &sess); err != nil {
 		return sess, fmt.Errorf("session: %w", err)
 	}
@@ -194,7 +161,7 @@ func (s *Store) putNew(ctx context.Context, op string, item map[string]types.Att
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
 	if isConditionFailed(err) {
-		return fmt.Errorf("%s: %w", op, ErrConflict)
+		return fmt.Errorf("%s: %w", op, domain.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)

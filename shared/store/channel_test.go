@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 func TestChannelNeverShowsItsToken(t *testing.T) {
 	t.Parallel()
 	const token = "IGAAtoken-secret-value"
-	ch := Channel{ID: "17841400000000001", Username: "shop", AccessToken: token}
+	ch := domain.Channel{ID: "17841400000000001", Username: "shop", AccessToken: token}
 
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("channel", "channel", ch)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // Key values of channel items (docs/data-model.md).
@@ -37,7 +38,7 @@ type channelItem struct {
 	GSI1SK string `dynamodbav:"gsi1sk"`
 	GSI2PK string `dynamodbav:"gsi2pk,omitempty"`
 	GSI2SK string `dynamodbav:"gsi2sk,omitempty"`
-	Channel
+	domain.Channel
 }
 
 func channelKey(accountID string) map[string]types.AttributeValue {
@@ -58,7 +59,7 @@ func isConditionFailed(err error) bool {
 // lock setting and connected_at of an existing channel are kept. The token item is written in
 // the same transaction. created reports which one happened. ch.ID, ch.AccessToken and
 // ch.TokenExpiresAt are required.
-func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (created bool, err error) {
+func (s *Store) ConnectChannel(ctx context.Context, ch domain.Channel, now time.Time) (created bool, err error) {
 	if ch.ID == "" || ch.AccessToken == "" || ch.TokenExpiresAt.IsZero() {
 		return false, fmt.Errorf("connect channel: id, token and expiry are required")
 	}
@@ -68,7 +69,7 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 	ch.ConnectedAt, ch.UpdatedAt = now, now
 	ch.ReauthRequired, ch.ReauthReason, ch.ReauthAt = false, "", time.Time{}
 	ch.Subscribed, ch.SubscribeError = false, ""
-	ch.Status, ch.DisconnectedAt, ch.DisconnectReason = ChannelConnected, time.Time{}, ""
+	ch.Status, ch.DisconnectedAt, ch.DisconnectReason = domain.ChannelConnected, time.Time{}, ""
 	item, err := attributevalue.MarshalMapWithOptions(channelItem{
 		PK: channelPK(ch.ID), SK: channelSK,
 		GSI1PK: channelsGSI1PK, GSI1SK: now.Format(time.RFC3339Nano),
@@ -85,7 +86,7 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 	if err == nil {
 		return true, nil
 	}
-	if !errors.Is(err, ErrConflict) {
+	if !errors.Is(err, domain.ErrConflict) {
 		return false, fmt.Errorf("connect channel %s: put: %w", ch.ID, err)
 	}
 	// Re-connect of an existing channel.
@@ -114,8 +115,8 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 	tx.update(channelKey(ch.ID), upd, expression.AttributeExists(expression.Name("pk")))
 	tx.putToken(ch.ID, ch.AccessToken, now)
 	if err := s.Commit(ctx, tx); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return false, fmt.Errorf("connect channel %s: deleted meanwhile: %w", ch.ID, ErrConflict)
+		if errors.Is(err, domain.ErrConflict) {
+			return false, fmt.Errorf("connect channel %s: deleted meanwhile: %w", ch.ID, domain.ErrConflict)
 		}
 		return false, fmt.Errorf("connect channel %s: update: %w", ch.ID, err)
 	}
@@ -123,28 +124,28 @@ func (s *Store) ConnectChannel(ctx context.Context, ch Channel, now time.Time) (
 }
 
 // GetChannel reads a channel; ErrNotFound when absent.
-func (s *Store) GetChannel(ctx context.Context, accountID string) (Channel, error) {
+func (s *Store) GetChannel(ctx context.Context, accountID string) (domain.Channel, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            channelKey(accountID),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return Channel{}, fmt.Errorf("get channel %s: %w", accountID, err)
+		return domain.Channel{}, fmt.Errorf("get channel %s: %w", accountID, err)
 	}
 	if out.Item == nil {
-		return Channel{}, fmt.Errorf("get channel %s: %w", accountID, ErrNotFound)
+		return domain.Channel{}, fmt.Errorf("get channel %s: %w", accountID, domain.ErrNotFound)
 	}
-	var ch Channel
+	var ch domain.Channel
 	if err := attributevalue.UnmarshalMap(out.Item, &ch); err != nil {
-		return Channel{}, fmt.Errorf("get channel %s: unmarshal: %w", accountID, err)
+		return domain.Channel{}, fmt.Errorf("get channel %s: unmarshal: %w", accountID, err)
 	}
 	return ch, nil
 }
 
 // ListChannels returns every channel, newest connection first (gsi1 CHANNELS).
-func (s *Store) ListChannels(ctx context.Context) ([]Channel, error) {
-	channels, err := queryGSI1All[Channel](ctx, s, channelsGSI1PK)
+func (s *Store) ListChannels(ctx context.Context) ([]domain.Channel, error) {
+	channels, err := queryGSI1All[domain.Channel](ctx, s, channelsGSI1PK)
 	if err != nil {
 		return nil, fmt.Errorf("list channels: %w", err)
 	}
@@ -182,7 +183,7 @@ func queryGSI1All[T any](ctx context.Context, s *Store, pk string) ([]T, error) 
 
 // SetLockToSingleConversation sets the channel's lock setting and returns the channel;
 // ErrNotFound when absent.
-func (s *Store) SetLockToSingleConversation(ctx context.Context, accountID string, lock bool, now time.Time) (Channel, error) {
+func (s *Store) SetLockToSingleConversation(ctx context.Context, accountID string, lock bool, now time.Time) (domain.Channel, error) {
 	upd := expression.Set(expression.Name("lock_to_single_conversation"), expression.Value(lock)).
 		Set(expression.Name("updated_at"), expression.Value(now.UTC()))
 	return s.updateChannel(ctx, "set lock", accountID, upd, expression.AttributeExists(expression.Name("pk")))
@@ -257,10 +258,10 @@ func (s *Store) UpdateToken(ctx context.Context, accountID, oldToken, newToken s
 
 // updateChannel applies a conditional update. A failed condition is ErrNotFound when the
 // channel does not exist and ErrConflict otherwise.
-func (s *Store) updateChannel(ctx context.Context, op, accountID string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (Channel, error) {
+func (s *Store) updateChannel(ctx context.Context, op, accountID string, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (domain.Channel, error) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
-		return Channel{}, fmt.Errorf("%s %s: %w", op, accountID, err)
+		return domain.Channel{}, fmt.Errorf("%s %s: %w", op, accountID, err)
 	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
@@ -276,35 +277,25 @@ func (s *Store) updateChannel(ctx context.Context, op, accountID string, upd exp
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			if len(ccf.Item) == 0 {
-				return Channel{}, fmt.Errorf("%s %s: %w", op, accountID, ErrNotFound)
+				return domain.Channel{}, fmt.Errorf("%s %s: %w", op, accountID, domain.ErrNotFound)
 			}
-			return Channel{}, fmt.Errorf("%s %s: %w", op, accountID, ErrConflict)
+			return domain.Channel{}, fmt.Errorf("%s %s: %w", op, accountID, domain.ErrConflict)
 		}
-		return Channel{}, fmt.Errorf("%s %s: %w", op, accountID, err)
+		return domain.Channel{}, fmt.Errorf("%s %s: %w", op, accountID, err)
 	}
-	var ch Channel
+	var ch domain.Channel
 	if err := attributevalue.UnmarshalMap(out.Attributes, &ch); err != nil {
-		return Channel{}, fmt.Errorf("%s %s: unmarshal: %w", op, accountID, err)
+		return domain.Channel{}, fmt.Errorf("%s %s: unmarshal: %w", op, accountID, err)
 	}
 	return ch, nil
-}
-
-// ReadStats reports what a query consumed.
-type ReadStats struct {
-	// ItemsRead is the number of items DynamoDB evaluated (ScannedCount, before filters).
-	ItemsRead int
-	// ReadCapacityUnits is the consumed capacity DynamoDB reported (0 when it reports none).
-	ReadCapacityUnits float64
-	// Pages is the number of Query calls.
-	Pages int
 }
 
 // DueChannels returns the channels whose token should be refreshed now: in the refresh index
 // (so not flagged), expiring at or before now+horizon, and refreshed at least minAge ago
 // (Meta refuses to refresh younger tokens). It queries gsi2 by expiry, so it reads only the
 // channels expiring within the horizon, never the whole table.
-func (s *Store) DueChannels(ctx context.Context, now time.Time, horizon, minAge time.Duration) ([]Channel, ReadStats, error) {
-	var stats ReadStats
+func (s *Store) DueChannels(ctx context.Context, now time.Time, horizon, minAge time.Duration) ([]domain.Channel, domain.ReadStats, error) {
+	var stats domain.ReadStats
 	keyCond := expression.Key("gsi2pk").Equal(expression.Value(tokenGSI2PK)).
 		And(expression.Key("gsi2sk").LessThanEqual(expression.Value(now.Add(horizon).UTC().Format(keyTime) + "#\uffff")))
 	filter := expression.Name("token_refreshed_at").LessThanEqual(expression.Value(now.Add(-minAge).UTC().Truncate(time.Second)))
@@ -321,7 +312,7 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time, horizon, minAge 
 		ExpressionAttributeValues: expr.Values(),
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
-	due := []Channel{}
+	due := []domain.Channel{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -332,7 +323,7 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time, horizon, minAge 
 		if page.ConsumedCapacity != nil {
 			stats.ReadCapacityUnits += aws.ToFloat64(page.ConsumedCapacity.CapacityUnits)
 		}
-		var batch []Channel
+		var batch []domain.Channel
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &batch); err != nil {
 			return nil, stats, fmt.Errorf("due channels: unmarshal: %w", err)
 		}
@@ -346,8 +337,8 @@ func (s *Store) DueChannels(ctx context.Context, now time.Time, horizon, minAge 
 
 // withTokens reads the token items of chs (BatchGetItem, 100 keys per call) into them; a
 // channel without a token item keeps an empty AccessToken.
-func (s *Store) withTokens(ctx context.Context, chs []Channel) error {
-	byID := make(map[string]*Channel, len(chs))
+func (s *Store) withTokens(ctx context.Context, chs []domain.Channel) error {
+	byID := make(map[string]*domain.Channel, len(chs))
 	for i := range chs {
 		byID[chs[i].ID] = &chs[i]
 	}

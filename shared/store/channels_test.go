@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 func newChannelTestStore(t testing.TB) *Store {
@@ -23,8 +24,8 @@ func newChannelTestStore(t testing.TB) *Store {
 
 var chanT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func testChannel(id, token string, expires time.Time) Channel {
-	return Channel{ID: id, Username: "user_" + id, Name: "Name " + id, AccessToken: token, TokenExpiresAt: expires}
+func testChannel(id, token string, expires time.Time) domain.Channel {
+	return domain.Channel{ID: id, Username: "user_" + id, Name: "Name " + id, AccessToken: token, TokenExpiresAt: expires}
 }
 
 func TestConnectChannelCreatesOnceAndReconnectUpdates(t *testing.T) {
@@ -111,7 +112,7 @@ func TestChannelNotFound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.call(); !errors.Is(err, ErrNotFound) {
+			if err := tc.call(); !errors.Is(err, domain.ErrNotFound) {
 				t.Fatalf("want ErrNotFound, got %v", err)
 			}
 		})
@@ -162,10 +163,10 @@ func TestUpdateTokenIsConditional(t *testing.T) {
 	if _, err := s.ConnectChannel(ctx, testChannel("3003", "reconnected", chanT0.Add(60*24*time.Hour)), chanT0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateToken(ctx, "3003", "old", "refreshed", chanT0.Add(61*24*time.Hour), chanT0.Add(2*time.Minute)); !errors.Is(err, ErrConflict) {
+	if err := s.UpdateToken(ctx, "3003", "old", "refreshed", chanT0.Add(61*24*time.Hour), chanT0.Add(2*time.Minute)); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("stale refresh must conflict, got %v", err)
 	}
-	if err := s.FlagReauthIfToken(ctx, "3003", "old", "190", chanT0); !errors.Is(err, ErrConflict) {
+	if err := s.FlagReauthIfToken(ctx, "3003", "old", "190", chanT0); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("stale flag must conflict, got %v", err)
 	}
 	ch, err := s.GetChannel(ctx, "3003")

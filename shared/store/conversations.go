@@ -16,13 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
-
-// ErrInvalidCursor: a paging position that this store did not produce.
-var ErrInvalidCursor = errors.New("invalid cursor")
-
-// ErrConversationOpen: another conversation with the same contact is open.
-var ErrConversationOpen = errors.New("another conversation with this contact is open")
 
 var (
 	conversationIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
@@ -34,10 +29,10 @@ var (
 func ValidConversationID(id string) bool { return conversationIDPattern.MatchString(id) }
 
 // GetConversation reads a conversation (error wrapping ErrNotFound when absent).
-func (s *Store) GetConversation(ctx context.Context, id string) (Conversation, error) {
-	var c Conversation
+func (s *Store) GetConversation(ctx context.Context, id string) (domain.Conversation, error) {
+	var c domain.Conversation
 	if !ValidConversationID(id) {
-		return c, fmt.Errorf("conversation %q: %w", id, ErrNotFound)
+		return c, fmt.Errorf("conversation %q: %w", id, domain.ErrNotFound)
 	}
 	if err := s.getItem(ctx, key(conversationKey(id)), &c); err != nil {
 		return c, fmt.Errorf("conversation %s: %w", id, err)
@@ -46,8 +41,8 @@ func (s *Store) GetConversation(ctx context.Context, id string) (Conversation, e
 }
 
 // GetContact reads a contact (error wrapping ErrNotFound when absent).
-func (s *Store) GetContact(ctx context.Context, accountID, igsid string) (Contact, error) {
-	var c Contact
+func (s *Store) GetContact(ctx context.Context, accountID, igsid string) (domain.Contact, error) {
+	var c domain.Contact
 	if err := s.getItem(ctx, key(contactKey(accountID, igsid)), &c); err != nil {
 		return c, fmt.Errorf("contact %s/%s: %w", accountID, igsid, err)
 	}
@@ -65,7 +60,7 @@ func (s *Store) getItem(ctx context.Context, k map[string]types.AttributeValue, 
 		return fmt.Errorf("get item: %w", err)
 	}
 	if res.Item == nil {
-		return ErrNotFound
+		return domain.ErrNotFound
 	}
 	if err := attributevalue.UnmarshalMap(res.Item, out); err != nil {
 		return fmt.Errorf("decode item: %w", err)
@@ -73,13 +68,10 @@ func (s *Store) getItem(ctx context.Context, k map[string]types.AttributeValue, 
 	return nil
 }
 
-// ContactRef names a contact.
-type ContactRef struct{ ChannelID, IGSID string }
-
 // GetContacts reads several contacts at once; absent ones are missing from the map.
-func (s *Store) GetContacts(ctx context.Context, refs []ContactRef) (map[ContactRef]Contact, error) {
-	out := make(map[ContactRef]Contact, len(refs))
-	seen := map[ContactRef]bool{}
+func (s *Store) GetContacts(ctx context.Context, refs []domain.ContactRef) (map[domain.ContactRef]domain.Contact, error) {
+	out := make(map[domain.ContactRef]domain.Contact, len(refs))
+	seen := map[domain.ContactRef]bool{}
 	var keys []map[string]types.AttributeValue
 	for _, r := range refs {
 		if seen[r] {
@@ -96,41 +88,27 @@ func (s *Store) GetContacts(ctx context.Context, refs []ContactRef) (map[Contact
 		}
 		keys = keys[n:]
 		for _, it := range items {
-			var c Contact
+			var c domain.Contact
 			if err := attributevalue.UnmarshalMap(it, &c); err != nil {
 				return nil, fmt.Errorf("decode contact: %w", err)
 			}
-			out[ContactRef{c.ChannelID, c.IGSID}] = c
+			out[domain.ContactRef{ChannelID: c.ChannelID, IGSID: c.IGSID}] = c
 		}
 	}
 	return out, nil
 }
 
-// ConversationQuery selects conversations, newest activity first.
-type ConversationQuery struct {
-	ChannelID string // empty: every channel
-	Status    string // empty: every status
-	Limit     int
-	After     string // position returned as ConversationPage.Next
-}
-
-// ConversationPage is one page of conversations.
-type ConversationPage struct {
-	Conversations []Conversation
-	Next          string // empty on the last page
-}
-
 // ListConversations pages through conversations by last activity, newest first. With a
 // channel it reads that channel's gsi1 partition; without, it merges the ConversationShards
 // partitions of gsi2 (see listAllConversations).
-func (s *Store) ListConversations(ctx context.Context, q ConversationQuery) (ConversationPage, error) {
-	var page ConversationPage
+func (s *Store) ListConversations(ctx context.Context, q domain.ConversationQuery) (domain.ConversationPage, error) {
+	var page domain.ConversationPage
 	if q.After != "" && !activitySKPattern.MatchString(q.After) {
-		return page, ErrInvalidCursor
+		return page, domain.ErrInvalidCursor
 	}
 	limit := max(q.Limit, 1)
 	var (
-		got []Conversation
+		got []domain.Conversation
 		err error
 	)
 	if q.ChannelID != "" {
@@ -154,7 +132,7 @@ func (s *Store) ListConversations(ctx context.Context, q ConversationQuery) (Con
 // listAllConversations reads every shard's partition from the cursor on, concurrently, and
 // merges them newest first. A page of n costs one Query of up to n+1 items per shard (more
 // only when a status filter leaves a shard's first page short).
-func (s *Store) listAllConversations(ctx context.Context, q ConversationQuery, limit int) ([]Conversation, error) {
+func (s *Store) listAllConversations(ctx context.Context, q domain.ConversationQuery, limit int) ([]domain.Conversation, error) {
 	its := make([]*activityIterator, ConversationShards)
 	errs := make([]error, ConversationShards)
 	var wg sync.WaitGroup
@@ -181,11 +159,11 @@ type activityIterator struct {
 	err   error
 	page  int32
 	start map[string]types.AttributeValue
-	buf   []Conversation
+	buf   []domain.Conversation
 	done  bool
 }
 
-func (s *Store) activityIterator(index, pkName, skName, pk string, q ConversationQuery, limit int) *activityIterator {
+func (s *Store) activityIterator(index, pkName, skName, pk string, q domain.ConversationQuery, limit int) *activityIterator {
 	kc := expression.Key(pkName).Equal(expression.Value(pk))
 	if q.After != "" {
 		// The position is the last conversation's activity key, unique (ms#id): everything
@@ -201,7 +179,7 @@ func (s *Store) activityIterator(index, pkName, skName, pk string, q Conversatio
 }
 
 // head returns the next conversation without consuming it (nil at the end).
-func (it *activityIterator) head(ctx context.Context) (*Conversation, error) {
+func (it *activityIterator) head(ctx context.Context) (*domain.Conversation, error) {
 	if it.err != nil {
 		return nil, it.err
 	}
@@ -233,7 +211,7 @@ func (it *activityIterator) head(ctx context.Context) (*Conversation, error) {
 }
 
 // newerActivity orders conversations as their activity keys do, newest first.
-func newerActivity(a, b *Conversation) bool {
+func newerActivity(a, b *domain.Conversation) bool {
 	if a.LastActivityMS != b.LastActivityMS {
 		return a.LastActivityMS > b.LastActivityMS
 	}
@@ -241,11 +219,11 @@ func newerActivity(a, b *Conversation) bool {
 }
 
 // mergeActivity takes up to n conversations from the iterators, newest activity first.
-func mergeActivity(ctx context.Context, its []*activityIterator, n int) ([]Conversation, error) {
-	var out []Conversation
+func mergeActivity(ctx context.Context, its []*activityIterator, n int) ([]domain.Conversation, error) {
+	var out []domain.Conversation
 	for len(out) < n {
 		var best *activityIterator
-		var bestHead *Conversation
+		var bestHead *domain.Conversation
 		for _, it := range its {
 			h, err := it.head(ctx)
 			if err != nil {
@@ -264,20 +242,14 @@ func mergeActivity(ctx context.Context, its []*activityIterator, n int) ([]Conve
 	return out, nil
 }
 
-// MessagePage is one page of messages.
-type MessagePage struct {
-	Messages []Message
-	Next     string // empty on the last page
-}
-
 // ListMessages pages through a conversation's messages, oldest first (Meta time, then mid).
-func (s *Store) ListMessages(ctx context.Context, conversationID, after string, limit int) (MessagePage, error) {
-	var page MessagePage
+func (s *Store) ListMessages(ctx context.Context, conversationID, after string, limit int) (domain.MessagePage, error) {
+	var page domain.MessagePage
 	pk, _ := conversationKey(conversationID)
 	var start map[string]types.AttributeValue
 	if after != "" {
 		if !messageSKPattern.MatchString(after) {
-			return page, ErrInvalidCursor
+			return page, domain.ErrInvalidCursor
 		}
 		start = key(pk, after)
 	}
@@ -313,8 +285,8 @@ func (s *Store) ListMessages(ctx context.Context, conversationID, after string, 
 }
 
 // GetMessage reads a message by its key (error wrapping ErrNotFound when absent).
-func (s *Store) GetMessage(ctx context.Context, conversationID, messageSK string) (Message, error) {
-	var m Message
+func (s *Store) GetMessage(ctx context.Context, conversationID, messageSK string) (domain.Message, error) {
+	var m domain.Message
 	pk, _ := conversationKey(conversationID)
 	if err := s.getItem(ctx, key(pk, messageSK), &m); err != nil {
 		return m, fmt.Errorf("message %s/%s: %w", conversationID, messageSK, err)
@@ -324,14 +296,14 @@ func (s *Store) GetMessage(ctx context.Context, conversationID, messageSK string
 
 // GetMessageByMID reads the message of a mid through its per-mid record (ErrNotFound when
 // the message is not stored).
-func (s *Store) GetMessageByMID(ctx context.Context, accountID, mid string) (Message, error) {
-	var m Message
-	var r MIDRecord
+func (s *Store) GetMessageByMID(ctx context.Context, accountID, mid string) (domain.Message, error) {
+	var m domain.Message
+	var r domain.MIDRecord
 	if err := s.getItem(ctx, key(midKey(accountID, mid)), &r); err != nil {
 		return m, fmt.Errorf("mid %s: %w", mid, err)
 	}
 	if !r.Stored() {
-		return m, fmt.Errorf("mid %s: %w", mid, ErrNotFound)
+		return m, fmt.Errorf("mid %s: %w", mid, domain.ErrNotFound)
 	}
 	pk, _ := conversationKey(r.ConversationID)
 	if err := s.getItem(ctx, key(pk, r.MessageSK), &m); err != nil {
@@ -344,9 +316,9 @@ func (s *Store) GetMessageByMID(ctx context.Context, accountID, mid string) (Mes
 // contact's open conversation; opening requires that no other conversation of the contact is
 // open (error wrapping ErrConversationOpen). Setting the current status changes nothing. by
 // (optional) is recorded as who changed it, at now.
-func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by *Actor, now time.Time) (Conversation, error) {
-	if status != StatusOpen && status != StatusResolved {
-		return Conversation{}, fmt.Errorf("set status %q: invalid status", status)
+func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by *domain.Actor, now time.Time) (domain.Conversation, error) {
+	if status != domain.StatusOpen && status != domain.StatusResolved {
+		return domain.Conversation{}, fmt.Errorf("set status %q: invalid status", status)
 	}
 	for attempt := 0; attempt < 5; attempt++ {
 		conv, err := s.GetConversation(ctx, id)
@@ -361,13 +333,13 @@ func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by
 			return conv, fmt.Errorf("set status %s: %w", id, err)
 		}
 		switch status {
-		case StatusResolved:
+		case domain.StatusResolved:
 			if contact.OpenConversationID == id {
 				contact.OpenConversationID = ""
 			}
-		case StatusOpen:
+		case domain.StatusOpen:
 			if contact.OpenConversationID != "" && contact.OpenConversationID != id {
-				return conv, fmt.Errorf("open %s: %w", id, ErrConversationOpen)
+				return conv, fmt.Errorf("open %s: %w", id, domain.ErrConversationOpen)
 			}
 			contact.OpenConversationID = id
 			contact.LastConversationID = id
@@ -385,7 +357,7 @@ func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by
 		}
 		tx.update(key(conversationKey(id)), upd, expression.Name("status").Equal(expression.Value(conv.Status)))
 		err = s.Commit(ctx, tx)
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			continue // the contact or the conversation moved: decide again
 		}
 		if err != nil {
@@ -394,5 +366,5 @@ func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by
 		conv.Status, conv.StatusBy, conv.StatusAt = status, by, now.UTC()
 		return conv, nil
 	}
-	return Conversation{}, fmt.Errorf("set status %s: %w", id, ErrConflict)
+	return domain.Conversation{}, fmt.Errorf("set status %s: %w", id, domain.ErrConflict)
 }

@@ -14,24 +14,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
 // seedConversations writes n conversations spread over channels, with activity times that
 // collide now and then (ties are ordered by id), every third one resolved. It returns them.
-func seedConversations(t *testing.T, s *store.Store, n, channels int) []store.Conversation {
+func seedConversations(t *testing.T, s *store.Store, n, channels int) []domain.Conversation {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 11))
-	convs := make([]store.Conversation, n)
+	convs := make([]domain.Conversation, n)
 	for i := range convs {
 		ch := fmt.Sprintf("178414%011d", i%channels)
 		igsid := fmt.Sprintf("77%013d", i)
-		status := store.StatusOpen
+		status := domain.StatusOpen
 		if i%3 == 0 {
-			status = store.StatusResolved
+			status = domain.StatusResolved
 		}
 		ms := int64(1763802000000) + rng.Int64N(int64(n)) // about one tie per conversation pair
-		convs[i] = store.Conversation{ID: store.HashID("conversation", ch, igsid, "1"), ChannelID: ch, ContactIGSID: igsid,
+		convs[i] = domain.Conversation{ID: domain.HashID("conversation", ch, igsid, "1"), ChannelID: ch, ContactIGSID: igsid,
 			Status: status, Seq: 1, LastActivityMS: ms, LastIncomingMS: ms, CreatedAt: time.Unix(0, 0)}
 	}
 	var wg sync.WaitGroup
@@ -59,8 +60,8 @@ func seedConversations(t *testing.T, s *store.Store, n, channels int) []store.Co
 	return convs
 }
 
-func newestFirst(convs []store.Conversation, status string) []string {
-	var sel []store.Conversation
+func newestFirst(convs []domain.Conversation, status string) []string {
+	var sel []domain.Conversation
 	for _, c := range convs {
 		if status == "" || c.Status == status {
 			sel = append(sel, c)
@@ -98,8 +99,8 @@ func TestListAllConversationsShardedAndOrdered(t *testing.T) {
 		limit  int
 	}{
 		{"all, pages of 200", "", 200},
-		{"open only, pages of 97", store.StatusOpen, 97},
-		{"resolved only, pages of 200", store.StatusResolved, 200},
+		{"open only, pages of 97", domain.StatusOpen, 97},
+		{"resolved only, pages of 200", domain.StatusResolved, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := newestFirst(convs, tc.status)
@@ -107,7 +108,7 @@ func TestListAllConversationsShardedAndOrdered(t *testing.T) {
 			after := ""
 			pages := 0
 			for {
-				page, err := s.ListConversations(ctx, store.ConversationQuery{Status: tc.status, Limit: tc.limit, After: after})
+				page, err := s.ListConversations(ctx, domain.ConversationQuery{Status: tc.status, Limit: tc.limit, After: after})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -167,7 +168,7 @@ func TestListAllConversationsShardedAndOrdered(t *testing.T) {
 
 	// A page costs one Query per shard.
 	meter.Reset()
-	if _, err := s.ListConversations(ctx, store.ConversationQuery{Limit: 50}); err != nil {
+	if _, err := s.ListConversations(ctx, domain.ConversationQuery{Limit: 50}); err != nil {
 		t.Fatal(err)
 	}
 	var queries int

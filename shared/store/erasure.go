@@ -25,19 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iginbox/iginbox/shared/archive"
-)
-
-// Channel statuses (attribute `status`; absent = connected).
-const (
-	ChannelConnected    = ""
-	ChannelDisconnected = "disconnected"
-)
-
-// Reasons of a disconnect (attribute `disconnect_reason`).
-const (
-	DisconnectDeauthorized = "deauthorized" // Meta's deauthorize callback
-	DisconnectAPI          = "api"          // DELETE /api/channels/{id}
-	DisconnectDataDeletion = "data_deletion"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // Index partitions that make an account's items reachable without a Scan.
@@ -49,7 +37,7 @@ func idempotencyIndexPK(conversationID string) string {
 
 // Disconnect marks the channel disconnected (MarkDisconnected) and deletes its access token.
 // ErrNotFound when the channel does not exist.
-func (s *Store) Disconnect(ctx context.Context, accountID, reason string, at time.Time) (Channel, error) {
+func (s *Store) Disconnect(ctx context.Context, accountID, reason string, at time.Time) (domain.Channel, error) {
 	ch, err := s.MarkDisconnected(ctx, accountID, reason, at)
 	if err != nil {
 		return ch, err
@@ -64,9 +52,9 @@ func (s *Store) Disconnect(ctx context.Context, accountID, reason string, at tim
 // account are ignored and replies refused until it is connected again (ConnectChannel clears
 // it). Idempotent: the first disconnect time is kept. ErrNotFound when the channel does not
 // exist.
-func (s *Store) MarkDisconnected(ctx context.Context, accountID, reason string, at time.Time) (Channel, error) {
+func (s *Store) MarkDisconnected(ctx context.Context, accountID, reason string, at time.Time) (domain.Channel, error) {
 	at = at.UTC().Truncate(time.Second)
-	upd := expression.Set(expression.Name("status"), expression.Value(ChannelDisconnected)).
+	upd := expression.Set(expression.Name("status"), expression.Value(domain.ChannelDisconnected)).
 		Set(expression.Name("disconnected_at"), expression.IfNotExists(expression.Name("disconnected_at"), expression.Value(at))).
 		Set(expression.Name("disconnect_reason"), expression.IfNotExists(expression.Name("disconnect_reason"), expression.Value(reason))).
 		Set(expression.Name("subscribed"), expression.Value(false)).
@@ -97,7 +85,7 @@ func (s *Store) FinishUnsubscribe(ctx context.Context, accountID, token string, 
 		upd = upd.Set(expression.Name("unsubscribe_error"), expression.Value(unsubscribeErr))
 	}
 	tx := s.NewTx()
-	tx.update(channelKey(accountID), upd, expression.Name("status").Equal(expression.Value(ChannelDisconnected)))
+	tx.update(channelKey(accountID), upd, expression.Name("status").Equal(expression.Value(domain.ChannelDisconnected)))
 	if token != "" {
 		tx.delete(tokenKey(accountID), expression.Name("access_token").Equal(expression.Value(token)))
 	}
@@ -107,27 +95,6 @@ func (s *Store) FinishUnsubscribe(ctx context.Context, accountID, token string, 
 	return nil
 }
 
-// Deletion request states.
-const (
-	DeletionPending   = "pending"
-	DeletionCompleted = "completed"
-)
-
-// DeletionRequest is the status record of a data-deletion request or an API purge, looked up
-// by its unguessable confirmation code. It never names the account: once the purge is done,
-// nothing in the table refers to the account.
-type DeletionRequest struct {
-	Code        string         `dynamodbav:"code"`
-	Status      string         `dynamodbav:"status"`
-	Source      string         `dynamodbav:"source"`
-	RequestedAt time.Time      `dynamodbav:"requested_at"`
-	StartedAt   time.Time      `dynamodbav:"started_at,omitempty"`
-	CompletedAt time.Time      `dynamodbav:"completed_at,omitempty"`
-	Steps       int            `dynamodbav:"steps"`
-	Deleted     map[string]int `dynamodbav:"deleted,omitempty"`
-	TTL         int64          `dynamodbav:"ttl,omitempty"`
-}
-
 // DeletionRequestRetention is how long a request's status stays readable.
 const DeletionRequestRetention = 90 * 24 * time.Hour
 
@@ -135,7 +102,7 @@ func deletionKey(code string) map[string]types.AttributeValue { return key("DELR
 
 // CreateDeletionRequest records a new pending request (conditional: a code is used once).
 func (s *Store) CreateDeletionRequest(ctx context.Context, code, source string, now time.Time) error {
-	r := DeletionRequest{Code: code, Status: DeletionPending, Source: source, RequestedAt: now.UTC(),
+	r := domain.DeletionRequest{Code: code, Status: domain.DeletionPending, Source: source, RequestedAt: now.UTC(),
 		TTL: now.Add(DeletionRequestRetention).Unix()}
 	item, err := marshalItem(r, "DELREQ#"+code, "DELREQ")
 	if err != nil {
@@ -151,7 +118,7 @@ func (s *Store) CreateDeletionRequest(ctx context.Context, code, source string, 
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 	})
 	if isConditionFailed(err) {
-		return fmt.Errorf("create deletion request: %w", ErrConflict)
+		return fmt.Errorf("create deletion request: %w", domain.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("create deletion request: %w", err)
@@ -160,8 +127,8 @@ func (s *Store) CreateDeletionRequest(ctx context.Context, code, source string, 
 }
 
 // GetDeletionRequest reads a request by its code; ErrNotFound when unknown.
-func (s *Store) GetDeletionRequest(ctx context.Context, code string) (DeletionRequest, error) {
-	var r DeletionRequest
+func (s *Store) GetDeletionRequest(ctx context.Context, code string) (domain.DeletionRequest, error) {
+	var r domain.DeletionRequest
 	if err := s.getItem(ctx, deletionKey(code), &r); err != nil {
 		return r, fmt.Errorf("deletion request: %w", err)
 	}
@@ -184,7 +151,7 @@ func (s *Store) RecordPurgeStep(ctx context.Context, code string, deleted map[st
 		}
 	}
 	if done {
-		upd = upd.Set(expression.Name("status"), expression.Value(DeletionCompleted)).
+		upd = upd.Set(expression.Name("status"), expression.Value(domain.DeletionCompleted)).
 			Set(expression.Name("completed_at"), expression.IfNotExists(expression.Name("completed_at"), expression.Value(now)))
 	}
 	// "deleted" must exist before its members can be set.
@@ -228,51 +195,18 @@ func (s *Store) ensureDeletedMap(ctx context.Context, code string) error {
 	return nil
 }
 
-// Kinds of deleted items, as counted by a purge or an erasure.
-const (
-	KindChannel       = "channel"
-	KindContact       = "contacts"
-	KindConversation  = "conversations"
-	KindMessage       = "messages"
-	KindMIDRecord     = "mid_records"
-	KindIdempotency   = "idempotency_records"
-	KindPendingSend   = "pending_sends"
-	KindUnknownEvent  = "unknown_events"
-	KindArchivedBody  = "archived_bodies"
-	KindMIDTombstones = "tombstones"
-)
-
-// Budget bounds one step of a purge or an erasure: at most Items deletions, and no new chunk
-// is started after Deadline. The next step (a new queue message) goes on from what is left:
-// every step queries what still exists, so a crash or timeout leaves nothing orphaned.
-type Budget struct {
-	Items    int
-	Deadline time.Time
-}
-
 type stepState struct {
-	budget  Budget
+	budget  domain.Budget
 	deleted map[string]int
 	found   int          // items found still existing in this step (0 at the end of a pass: done)
 	calls   atomic.Int64 // DynamoDB requests made (reported per step)
 }
 
-// StepResult is what one step of a purge or an erasure did.
-type StepResult struct {
-	// Deleted counts the items deleted (or, for erased mids, tombstoned) per kind.
-	Deleted map[string]int
-	// Done: nothing of the job is left.
-	Done bool
-	// Calls is the number of DynamoDB requests the step made (retries of unprocessed items
-	// included).
-	Calls int
+func (st *stepState) result(done bool) domain.StepResult {
+	return domain.StepResult{Deleted: st.deleted, Done: done, Calls: int(st.calls.Load())}
 }
 
-func (st *stepState) result(done bool) StepResult {
-	return StepResult{Deleted: st.deleted, Done: done, Calls: int(st.calls.Load())}
-}
-
-func newStep(b Budget) *stepState { return &stepState{budget: b, deleted: map[string]int{}} }
+func newStep(b domain.Budget) *stepState { return &stepState{budget: b, deleted: map[string]int{}} }
 
 func (st *stepState) exhausted() bool {
 	return st.found >= st.budget.Items || (!st.budget.Deadline.IsZero() && time.Now().After(st.budget.Deadline))
@@ -282,7 +216,7 @@ func (st *stepState) exhausted() bool {
 // and whether nothing is left. The channel is deleted last (while it exists, disconnected,
 // the processor ignores the account's events). Conversations go one by one: messages and
 // their per-mid records first, then idempotency records, then the conversation itself.
-func (s *Store) PurgeAccountStep(ctx context.Context, accountID string, b Budget) (StepResult, error) {
+func (s *Store) PurgeAccountStep(ctx context.Context, accountID string, b domain.Budget) (domain.StepResult, error) {
 	st := newStep(b)
 	phases := []func(context.Context, string, *stepState) error{
 		s.purgeConversations, s.purgeContacts, s.purgeIndexed, s.purgeChannel,
@@ -331,7 +265,7 @@ func (s *Store) purgeConversations(ctx context.Context, accountID string, st *st
 // tombstone set, replaces them with content-free tombstones), idempotency records, then the
 // conversation item. It stops early when the budget is spent; the conversation item stays
 // until its partition is otherwise empty, so that it is found again.
-func (s *Store) purgeConversation(ctx context.Context, accountID, convID string, st *stepState, tombstone *MIDRecord) error {
+func (s *Store) purgeConversation(ctx context.Context, accountID, convID string, st *stepState, tombstone *domain.MIDRecord) error {
 	pk, convSK := conversationKey(convID)
 	convExists := false
 	for !st.exhausted() {
@@ -378,11 +312,11 @@ func (s *Store) purgeConversation(ctx context.Context, accountID, convID string,
 			return err
 		}
 		st.found += len(del)
-		st.deleted[KindMessage] += msgs
+		st.deleted[domain.KindMessage] += msgs
 		if tombstone != nil {
-			st.deleted[KindMIDTombstones] += len(puts)
+			st.deleted[domain.KindMIDTombstones] += len(puts)
 		} else {
-			st.deleted[KindMIDRecord] += len(del) - msgs
+			st.deleted[domain.KindMIDRecord] += len(del) - msgs
 		}
 	}
 	if st.exhausted() {
@@ -400,7 +334,7 @@ func (s *Store) purgeConversation(ctx context.Context, accountID, convID string,
 			return err
 		}
 		st.found += len(idem)
-		st.deleted[KindIdempotency] += len(idem)
+		st.deleted[domain.KindIdempotency] += len(idem)
 		if len(idem) < 100 {
 			break
 		}
@@ -412,7 +346,7 @@ func (s *Store) purgeConversation(ctx context.Context, accountID, convID string,
 		return err
 	}
 	st.found++
-	st.deleted[KindConversation]++
+	st.deleted[domain.KindConversation]++
 	return nil
 }
 
@@ -435,7 +369,7 @@ func (s *Store) purgeContacts(ctx context.Context, accountID string, st *stepSta
 			return err
 		}
 		st.found += len(items)
-		st.deleted[KindContact] += len(items)
+		st.deleted[domain.KindContact] += len(items)
 	}
 	return nil
 }
@@ -453,7 +387,7 @@ func (s *Store) purgePendingSends(ctx context.Context, accountID, igsid string, 
 		return err
 	}
 	st.found += len(items)
-	st.deleted[KindPendingSend] += len(items)
+	st.deleted[domain.KindPendingSend] += len(items)
 	return nil
 }
 
@@ -461,8 +395,8 @@ func (s *Store) purgePendingSends(ctx context.Context, accountID, igsid string, 
 // unknown events and archived webhook bodies, all listed in gsi1.
 func (s *Store) purgeIndexed(ctx context.Context, accountID string, st *stepState) error {
 	for _, ix := range []struct{ pk, kind string }{
-		{orphanMIDsPK(accountID), KindMIDTombstones},
-		{unknownEventsPK(accountID), KindUnknownEvent},
+		{orphanMIDsPK(accountID), domain.KindMIDTombstones},
+		{unknownEventsPK(accountID), domain.KindUnknownEvent},
 	} {
 		if err := s.purgeIndex(ctx, ix.pk, ix.kind, st); err != nil {
 			return err
@@ -508,7 +442,7 @@ func (s *Store) purgeIndex(ctx context.Context, indexPK, kind string, st *stepSt
 // cannot be edited. It returns how many bodies (items) it deleted. st may be nil (no budget).
 func (s *Store) PurgeArchive(ctx context.Context, accountID, contactIGSID string, st *stepState) (int, error) {
 	if st == nil {
-		st = newStep(Budget{Items: 1 << 30})
+		st = newStep(domain.Budget{Items: 1 << 30})
 	}
 	seen := map[string]bool{}
 	total := 0
@@ -561,7 +495,7 @@ func (s *Store) PurgeArchive(ctx context.Context, accountID, contactIGSID string
 			return total, err
 		}
 		st.found += len(del)
-		st.deleted[KindArchivedBody] += len(del)
+		st.deleted[domain.KindArchivedBody] += len(del)
 		total += len(del)
 	}
 	return total, nil
@@ -620,7 +554,7 @@ func (s *Store) ForgetArchivedMessage(ctx context.Context, accountID, igsid, mid
 				var target struct {
 					Body []byte `dynamodbav:"body"`
 				}
-				if err := s.getItem(ctx, key(rp, rs), &target); err != nil && !errors.Is(err, ErrNotFound) {
+				if err := s.getItem(ctx, key(rp, rs), &target); err != nil && !errors.Is(err, domain.ErrNotFound) {
 					return 0, err
 				}
 				keys = append(keys, key(rp, rs))
@@ -657,7 +591,7 @@ func (s *Store) ForgetArchivedMessage(ctx context.Context, accountID, igsid, mid
 		return 0, nil
 	}
 	del = dedupKeys(del)
-	if err := s.batchWrite(ctx, newStep(Budget{Items: 1 << 30}), nil, del); err != nil {
+	if err := s.batchWrite(ctx, newStep(domain.Budget{Items: 1 << 30}), nil, del); err != nil {
 		return 0, err
 	}
 	return len(del), nil
@@ -711,7 +645,7 @@ func (s *Store) purgeChannel(ctx context.Context, accountID string, st *stepStat
 		return fmt.Errorf("delete channel: %w", err)
 	}
 	if len(out.Attributes) > 0 {
-		st.deleted[KindChannel]++
+		st.deleted[domain.KindChannel]++
 	}
 	return nil
 }
@@ -723,9 +657,9 @@ func (s *Store) purgeChannel(ctx context.Context, accountID string, st *stepStat
 // finally the contact's profile: the contact item is kept with nothing but its conversation
 // counter, so that the next message starts a new conversation instead of re-creating an
 // erased one.
-func (s *Store) EraseContactStep(ctx context.Context, accountID, igsid string, conversationIDs []string, tombstoneUntil time.Time, b Budget) (StepResult, error) {
+func (s *Store) EraseContactStep(ctx context.Context, accountID, igsid string, conversationIDs []string, tombstoneUntil time.Time, b domain.Budget) (domain.StepResult, error) {
 	st := newStep(b)
-	tomb := &MIDRecord{ChannelID: accountID, Deleted: true, Erased: true, TTL: tombstoneUntil.Unix(), Ver: 1}
+	tomb := &domain.MIDRecord{ChannelID: accountID, Deleted: true, Erased: true, TTL: tombstoneUntil.Unix(), Ver: 1}
 	for _, id := range conversationIDs {
 		if err := s.purgeConversation(ctx, accountID, id, st, tomb); err != nil {
 			return st.result(false), fmt.Errorf("erase contact %s/%s: %w", accountID, igsid, err)
@@ -794,7 +728,7 @@ func (s *Store) eraseEarly(ctx context.Context, accountID string, st *stepState,
 				return fmt.Errorf("update: %w", err)
 			}
 			st.found++
-			st.deleted[KindMIDTombstones]++
+			st.deleted[domain.KindMIDTombstones]++
 		}
 		return nil
 	})
@@ -841,7 +775,7 @@ func (s *Store) eraseUnknownEvents(ctx context.Context, accountID, igsid string,
 			return err
 		}
 		st.found += len(items)
-		st.deleted[KindUnknownEvent] += len(items)
+		st.deleted[domain.KindUnknownEvent] += len(items)
 		return nil
 	})
 }
@@ -851,10 +785,10 @@ func (s *Store) eraseUnknownEvents(ctx context.Context, accountID, igsid string,
 // again afterwards.
 func (s *Store) eraseContactProfile(ctx context.Context, st *stepState, accountID, igsid string, now time.Time) error {
 	for attempt := 0; attempt < 5; attempt++ {
-		var c Contact
+		var c domain.Contact
 		st.calls.Add(1)
 		err := s.getItem(ctx, key(contactKey(accountID, igsid)), &c)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -865,14 +799,14 @@ func (s *Store) eraseContactProfile(ctx context.Context, st *stepState, accountI
 			return nil // already erased
 		}
 		tx := s.NewTx()
-		tx.PutContact(Contact{ChannelID: accountID, IGSID: igsid, ConversationSeq: c.ConversationSeq, CreatedAt: now.UTC(), Ver: c.Ver})
+		tx.PutContact(domain.Contact{ChannelID: accountID, IGSID: igsid, ConversationSeq: c.ConversationSeq, CreatedAt: now.UTC(), Ver: c.Ver})
 		st.calls.Add(1)
 		err = s.Commit(ctx, tx)
-		if !errors.Is(err, ErrConflict) {
+		if !errors.Is(err, domain.ErrConflict) {
 			return err
 		}
 	}
-	return fmt.Errorf("erase contact profile: %w", ErrConflict)
+	return fmt.Errorf("erase contact profile: %w", domain.ErrConflict)
 }
 
 // queryKeys reads up to limit items of one partition (of the table or an index), projected

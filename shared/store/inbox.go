@@ -7,8 +7,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,276 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
-
-// Conversation statuses.
-const (
-	StatusOpen     = "open"
-	StatusResolved = "resolved"
-)
-
-// KindReferral marks a conversation entry that records a referral event.
-const KindReferral = "referral"
-
-// Message directions and statuses.
-const (
-	DirectionIncoming = "incoming"
-	DirectionOutgoing = "outgoing"
-
-	MessageReceived = "received"
-	MessageQueued   = "queued"
-	MessageSent     = "sent"
-	MessageRead     = "read"
-	MessageFailed   = "failed"
-)
-
-// Contact profile states.
-const (
-	ProfileOK       = "ok"               // fetched from the Graph API
-	ProfileUnknown  = "unknown"          // 9010 / 100: "Unknown (IG: <IGSID>)"
-	ProfileConsent  = "consent_required" // 230: known by IGSID only until a later event
-	ProfileMinimal  = "minimal"          // not fetched (token dead, retries exhausted)
-	ProfileNotFetch = ""                 // never attempted (contact created by a read/reaction)
-)
-
-// Contact is a customer (IGSID) of a channel. It is also the concurrency anchor of its
-// conversations: OpenConversationID is set only while one conversation is open (at most one),
-// and the Conv* fields mirror the timestamps of LastConversationID so that one read of the
-// contact is enough to append a message.
-type Contact struct {
-	ChannelID            string    `dynamodbav:"channel_id"`
-	IGSID                string    `dynamodbav:"igsid"`
-	Name                 string    `dynamodbav:"name,omitempty"`
-	Username             string    `dynamodbav:"username,omitempty"`
-	ProfilePic           string    `dynamodbav:"profile_pic,omitempty"`
-	FollowerCount        int64     `dynamodbav:"follower_count,omitempty"`
-	IsUserFollowBusiness bool      `dynamodbav:"is_user_follow_business,omitempty"`
-	IsBusinessFollowUser bool      `dynamodbav:"is_business_follow_user,omitempty"`
-	IsVerifiedUser       bool      `dynamodbav:"is_verified_user,omitempty"`
-	Unknown              bool      `dynamodbav:"unknown,omitempty"`
-	ProfileStatus        string    `dynamodbav:"profile_status,omitempty"`
-	ProfileFetchedAt     time.Time `dynamodbav:"profile_fetched_at,omitempty"`
-	OpenConversationID   string    `dynamodbav:"open_conversation_id,omitempty"`
-	LastConversationID   string    `dynamodbav:"last_conversation_id,omitempty"`
-	ConversationSeq      int       `dynamodbav:"conversation_seq,omitempty"`
-	ConvLastActivityMS   int64     `dynamodbav:"conv_last_activity_ms,omitempty"`
-	ConvLastIncomingMS   int64     `dynamodbav:"conv_last_incoming_ms,omitempty"`
-	ReadWatermarkMS      int64     `dynamodbav:"read_watermark_ms,omitempty"`
-	Referral             *Referral `dynamodbav:"referral,omitempty"`
-	CreatedAt            time.Time `dynamodbav:"created_at,omitempty"`
-	// Ver is the optimistic-locking version; 0 means the item does not exist yet.
-	Ver int64 `dynamodbav:"ver"`
-}
-
-// Referral is an ig.me link or ad referral (ref, source, type) with Meta's timestamp.
-type Referral struct {
-	Ref    string `dynamodbav:"ref,omitempty" json:"ref,omitempty"`
-	Source string `dynamodbav:"source,omitempty" json:"source,omitempty"`
-	Type   string `dynamodbav:"type,omitempty" json:"type,omitempty"`
-	// Raw keeps every field Meta sent (ads carry more), as JSON.
-	Raw string `dynamodbav:"raw,omitempty" json:"-"`
-	MS  int64  `dynamodbav:"ms,omitempty" json:"-"`
-}
-
-// Conversation is a thread between a channel and a contact.
-type Conversation struct {
-	ID             string `dynamodbav:"id"`
-	ChannelID      string `dynamodbav:"channel_id"`
-	ContactIGSID   string `dynamodbav:"contact_igsid"`
-	Status         string `dynamodbav:"status"`
-	Seq            int    `dynamodbav:"seq"`
-	LastActivityMS int64  `dynamodbav:"last_activity_ms"`
-	LastIncomingMS int64  `dynamodbav:"last_incoming_ms,omitempty"`
-	// ReadMS is the business's read mark (Meta ms): messages up to it were seen by an agent
-	// (POST /api/conversations/{id}/read). It only moves forward.
-	ReadMS    int64     `dynamodbav:"read_ms,omitempty"`
-	Referral  *Referral `dynamodbav:"referral,omitempty"`
-	CreatedAt time.Time `dynamodbav:"created_at"`
-	// StatusBy and StatusAt record who last resolved or reopened it, and when.
-	StatusBy *Actor    `dynamodbav:"status_by,omitempty"`
-	StatusAt time.Time `dynamodbav:"status_at,omitempty"`
-}
-
-// Attachment is one message attachment: its type, its URL when it has one, and Meta's whole
-// payload as JSON so that no type (known or not) loses data.
-type Attachment struct {
-	Type    string `dynamodbav:"type"`
-	URL     string `dynamodbav:"url,omitempty"`
-	Payload string `dynamodbav:"payload,omitempty"`
-}
-
-// ReplyTo is what a message replies to: another message or a story.
-type ReplyTo struct {
-	MID      string `dynamodbav:"mid,omitempty"`
-	StoryID  string `dynamodbav:"story_id,omitempty"`
-	StoryURL string `dynamodbav:"story_url,omitempty"`
-}
-
-// MessageReaction is a reaction shown on a message.
-type MessageReaction struct {
-	By       string `dynamodbav:"by"`
-	Reaction string `dynamodbav:"reaction"`
-	Emoji    string `dynamodbav:"emoji,omitempty"`
-}
-
-// SendError is Meta's error for a failed outgoing message.
-type SendError struct {
-	Code    int    `dynamodbav:"code"`
-	Subcode int    `dynamodbav:"subcode,omitempty"`
-	Message string `dynamodbav:"message"`
-	// Reason names a failure of ours rather than Meta's (Code 0), e.g. ReasonEnqueueFailed.
-	Reason string `dynamodbav:"reason,omitempty"`
-}
-
-// ReasonEnqueueFailed: the part was stored but never queued for sending (SendError.Reason).
-const ReasonEnqueueFailed = "enqueue_failed"
-
-// Message is one Instagram message (one mid) of a conversation.
-type Message struct {
-	ID             string `dynamodbav:"id"`
-	ConversationID string `dynamodbav:"conversation_id"`
-	ChannelID      string `dynamodbav:"channel_id"`
-	ContactIGSID   string `dynamodbav:"contact_igsid"`
-	MID            string `dynamodbav:"mid,omitempty"`
-	// Kind is empty for messages; KindReferral for a referral entry (an ig.me link or ad
-	// opened the thread: no mid, no text, Referral set).
-	Kind              string       `dynamodbav:"kind,omitempty"`
-	Direction         string       `dynamodbav:"direction"`
-	Echo              bool         `dynamodbav:"echo"`
-	Text              string       `dynamodbav:"text,omitempty"`
-	Attachments       []Attachment `dynamodbav:"attachments,omitempty"`
-	ReplyTo           *ReplyTo     `dynamodbav:"reply_to,omitempty"`
-	QuickReplyPayload string       `dynamodbav:"quick_reply_payload,omitempty"`
-	PostbackPayload   string       `dynamodbav:"postback_payload,omitempty"`
-	// Postback: the message is a postback (a button or ice breaker: Text is its title).
-	Postback  bool              `dynamodbav:"postback,omitempty"`
-	Referral  *Referral         `dynamodbav:"referral,omitempty"`
-	Reactions []MessageReaction `dynamodbav:"reactions,omitempty"`
-	// Edits are the versions the text had before the current one, oldest first: the original
-	// (num_edit 0, the message's timestamp) and every edit but the latest (see ApplyEdits).
-	Edits       []Edit     `dynamodbav:"edits,omitempty"`
-	Status      string     `dynamodbav:"status"`
-	Error       *SendError `dynamodbav:"error,omitempty"`
-	Deleted     bool       `dynamodbav:"deleted"`
-	Unsupported bool       `dynamodbav:"unsupported"`
-	TimestampMS int64      `dynamodbav:"ts"`
-	CreatedAt   time.Time  `dynamodbav:"created_at"`
-	// SentBy is the agent key that sent an outgoing reply (absent on echoes of messages
-	// sent from the Instagram app).
-	SentBy *Actor `dynamodbav:"sent_by,omitempty"`
-	// StoredSK is the sort key as stored, when it is not MessageSK(ts, mid): an outgoing part
-	// is keyed when it is queued, before Meta gives it a mid (see docs/outbound.md).
-	StoredSK string `dynamodbav:"sk,omitempty"`
-}
-
-// SK returns the message's sort key in its conversation partition.
-func (m Message) SK() string {
-	if m.StoredSK != "" {
-		return m.StoredSK
-	}
-	return MessageSK(m.TimestampMS, m.MID)
-}
-
-// ReactionState is the last reaction event of one reactor on a message (react or unreact),
-// kept so that the event with the later Meta timestamp wins whatever the arrival order.
-type ReactionState struct {
-	Action   string `dynamodbav:"action"`
-	Reaction string `dynamodbav:"reaction,omitempty"`
-	Emoji    string `dynamodbav:"emoji,omitempty"`
-	MS       int64  `dynamodbav:"ms"`
-}
-
-// Edit is one version of a message's text: an edit (message_edit: num_edit ≥ 1, Meta's
-// timestamp of the edit event) or the original text (num_edit 0, the message's timestamp).
-type Edit struct {
-	Text    string `dynamodbav:"text"`
-	NumEdit int    `dynamodbav:"num_edit"`
-	MS      int64  `dynamodbav:"ms"`
-}
-
-// editLess orders edits: by num_edit, then Meta time, then text, so that every delivery order
-// picks the same latest version.
-func editLess(a, b Edit) bool {
-	if a.NumEdit != b.NumEdit {
-		return a.NumEdit < b.NumEdit
-	}
-	if a.MS != b.MS {
-		return a.MS < b.MS
-	}
-	return a.Text < b.Text
-}
-
-// AddEdit returns edits (sorted by editLess) with e inserted, and whether e was new.
-func AddEdit(edits []Edit, e Edit) ([]Edit, bool) {
-	out := make([]Edit, 0, len(edits)+1)
-	added := false
-	for _, x := range edits {
-		if x == e {
-			return edits, false
-		}
-		if !added && editLess(e, x) {
-			out = append(out, e)
-			added = true
-		}
-		out = append(out, x)
-	}
-	if !added {
-		out = append(out, e)
-	}
-	return out, true
-}
-
-// OriginalText is the text a stored message had before any edit.
-func (m Message) OriginalText() string {
-	if len(m.Edits) > 0 {
-		return m.Edits[0].Text
-	}
-	return m.Text
-}
-
-// ApplyEdits sets the message's text to the latest of edits (sorted by editLess; the highest
-// num_edit wins) and Edits to the versions before it, starting with original.
-func (m *Message) ApplyEdits(original string, edits []Edit) {
-	if len(edits) == 0 {
-		m.Text, m.Edits = original, nil
-		return
-	}
-	last := edits[len(edits)-1]
-	m.Text = last.Text
-	m.Edits = append([]Edit{{Text: original, NumEdit: 0, MS: m.TimestampMS}}, edits[:len(edits)-1]...)
-}
-
-// MIDRecord is the per-mid idempotency record (MID#<account>#<mid>): where the message is
-// stored once it is, and the state of events that may arrive before it (an unsend, reactions,
-// edits).
-type MIDRecord struct {
-	ChannelID      string                   `dynamodbav:"channel_id"`
-	MID            string                   `dynamodbav:"mid"`
-	ConversationID string                   `dynamodbav:"conversation_id,omitempty"`
-	MessageSK      string                   `dynamodbav:"message_sk,omitempty"`
-	Deleted        bool                     `dynamodbav:"deleted,omitempty"`
-	DeletedMS      int64                    `dynamodbav:"deleted_ms,omitempty"`
-	Reactions      map[string]ReactionState `dynamodbav:"reactions,omitempty"`
-	// Edits are the message_edit events of the mid (sorted by num_edit), kept so that edits
-	// converge whatever the order, also before their message; dropped by an unsend.
-	Edits []Edit `dynamodbav:"edits,omitempty"`
-	// EditedBy is the contact whose edits are kept while the message is not stored (so that
-	// erasing the contact reaches them).
-	EditedBy string `dynamodbav:"edited_by,omitempty"`
-	// Erased: the message of this mid was erased with its contact; the content-free record
-	// stays until TTL so that a late redelivery stores nothing.
-	Erased bool `dynamodbav:"erased,omitempty"`
-	// TTL expires tombstone-only records (an unsend or reaction whose message never came).
-	TTL int64 `dynamodbav:"ttl,omitempty"`
-	Ver int64 `dynamodbav:"ver"`
-}
-
-// Stored reports whether the message of this mid is stored.
-func (r MIDRecord) Stored() bool { return r.MessageSK != "" }
-
-// Active reports whether the account's events are to be applied: its channel exists and is
-// not disconnected.
-func (st EventState) Active() bool { return st.ChannelFound && !st.Channel.Disconnected() }
 
 // Keys (channel keys are in channels.go).
 func contactKey(accountID, igsid string) (string, string) {
@@ -299,22 +29,6 @@ func contactKey(accountID, igsid string) (string, string) {
 func conversationKey(id string) (string, string) { return "CONV#" + id, "CONV" }
 
 func midKey(accountID, mid string) (string, string) { return "MID#" + accountID + "#" + mid, "MID" }
-
-// HashID is the 24-hex id of its parts: SHA-256 over each part followed by a NUL byte,
-// truncated. Conversation, message, reply part and reply request ids are HashIDs, so that
-// re-deciding names the same item; stored ids depend on it byte for byte.
-func HashID(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:24]
-}
-
-// MessageSK is the sort key of a message: Meta's timestamp (13 digits) then the mid, so that
-// messages are ordered by Meta time with ties broken by mid.
-func MessageSK(ts int64, mid string) string { return fmt.Sprintf("MSG#%013d#%s", ts, mid) }
 
 // ActivitySK is the conversation's sort key in the activity indexes.
 func ActivitySK(lastActivityMS int64, id string) string {
@@ -339,18 +53,10 @@ func key(pk, sk string) map[string]types.AttributeValue {
 	}
 }
 
-// EventState is what the processor reads, in one round trip, before handling an event.
-type EventState struct {
-	Channel      Channel
-	ChannelFound bool
-	Contact      Contact // Ver == 0 when absent
-	MID          MIDRecord
-}
-
 // LoadEventState reads the channel with its token, the contact and (when mid is not empty)
 // the per-mid record with one strongly consistent BatchGetItem.
-func (s *Store) LoadEventState(ctx context.Context, accountID, igsid, mid string) (EventState, error) {
-	var st EventState
+func (s *Store) LoadEventState(ctx context.Context, accountID, igsid, mid string) (domain.EventState, error) {
+	var st domain.EventState
 	keys := []map[string]types.AttributeValue{channelKey(accountID), tokenKey(accountID)}
 	if igsid != "" {
 		keys = append(keys, key(contactKey(accountID, igsid)))
@@ -358,8 +64,8 @@ func (s *Store) LoadEventState(ctx context.Context, accountID, igsid, mid string
 	if mid != "" {
 		keys = append(keys, key(midKey(accountID, mid)))
 	}
-	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
-	st.MID = MIDRecord{ChannelID: accountID, MID: mid}
+	st.Contact = domain.Contact{ChannelID: accountID, IGSID: igsid}
+	st.MID = domain.MIDRecord{ChannelID: accountID, MID: mid}
 	var tok tokenItem
 	err := s.batchGetInto(ctx, keys, func(sk string) any {
 		switch {
@@ -523,7 +229,7 @@ func versionCondition(ver int64) expression.ConditionBuilder {
 }
 
 // PutContact writes c as version c.Ver+1, on condition that the stored contact is still at c.Ver.
-func (t *Tx) PutContact(c Contact) {
+func (t *Tx) PutContact(c domain.Contact) {
 	expected := c.Ver
 	c.Ver++
 	pk, sk := contactKey(c.ChannelID, c.IGSID)
@@ -537,7 +243,7 @@ func (t *Tx) PutContact(c Contact) {
 }
 
 // CreateConversation writes a new conversation (it must not exist).
-func (t *Tx) CreateConversation(c Conversation) {
+func (t *Tx) CreateConversation(c domain.Conversation) {
 	pk, sk := conversationKey(c.ID)
 	item, err := marshalItem(c, pk, sk)
 	if err != nil {
@@ -553,17 +259,8 @@ func (t *Tx) CreateConversation(c Conversation) {
 	t.put(item, expression.AttributeNotExists(expression.Name("pk")))
 }
 
-// ConversationChange updates an existing conversation; zero fields are left unchanged.
-type ConversationChange struct {
-	ID             string
-	Status         string
-	LastActivityMS int64
-	LastIncomingMS int64
-	Referral       *Referral
-}
-
 // UpdateConversation applies ch to an existing conversation.
-func (t *Tx) UpdateConversation(ch ConversationChange) {
+func (t *Tx) UpdateConversation(ch domain.ConversationChange) {
 	var upd expression.UpdateBuilder
 	n := 0
 	set := func(name string, v any) {
@@ -597,7 +294,7 @@ func (t *Tx) UpdateConversation(ch ConversationChange) {
 }
 
 // PutMessage writes a new message (its key must not exist).
-func (t *Tx) PutMessage(m Message) {
+func (t *Tx) PutMessage(m domain.Message) {
 	pk, _ := conversationKey(m.ConversationID)
 	item, err := marshalItem(m, pk, m.SK())
 	if err != nil {
@@ -616,18 +313,6 @@ func (t *Tx) setMessageTTL(item map[string]types.AttributeValue, tsMS int64) {
 	}
 }
 
-// MessageSKTime is the Meta timestamp in a message sort key (MSG#<13 digits>#...); 0 if none.
-func MessageSKTime(sk string) int64 {
-	if len(sk) < 17 || !strings.HasPrefix(sk, "MSG#") {
-		return 0
-	}
-	ms, err := strconv.ParseInt(sk[4:17], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return ms
-}
-
 // EraseMessage marks a stored message deleted and drops its content.
 func (t *Tx) EraseMessage(conversationID, messageSK string) {
 	pk, _ := conversationKey(conversationID)
@@ -640,7 +325,7 @@ func (t *Tx) EraseMessage(conversationID, messageSK string) {
 
 // SetMessageText replaces the text of a stored message that is not deleted, and its previous
 // versions.
-func (t *Tx) SetMessageText(conversationID, messageSK, text string, edits []Edit) {
+func (t *Tx) SetMessageText(conversationID, messageSK, text string, edits []domain.Edit) {
 	pk, _ := conversationKey(conversationID)
 	av, err := attributevalue.Marshal(edits)
 	if err != nil {
@@ -653,7 +338,7 @@ func (t *Tx) SetMessageText(conversationID, messageSK, text string, edits []Edit
 }
 
 // SetMessageReactions replaces the reactions shown on a stored message.
-func (t *Tx) SetMessageReactions(conversationID, messageSK string, reactions []MessageReaction) {
+func (t *Tx) SetMessageReactions(conversationID, messageSK string, reactions []domain.MessageReaction) {
 	pk, _ := conversationKey(conversationID)
 	var upd expression.UpdateBuilder
 	if len(reactions) == 0 {
@@ -670,11 +355,11 @@ func (t *Tx) SetMessageReactions(conversationID, messageSK string, reactions []M
 }
 
 // PutMID writes r as version r.Ver+1, on condition that the stored record is still at r.Ver.
-func (t *Tx) PutMID(r MIDRecord) {
+func (t *Tx) PutMID(r domain.MIDRecord) {
 	expected := r.Ver
 	r.Ver++
 	if r.Stored() && r.TTL == 0 {
-		if exp := messageExpiry(t.messageTTL, MessageSKTime(r.MessageSK)); exp > 0 {
+		if exp := messageExpiry(t.messageTTL, domain.MessageSKTime(r.MessageSK)); exp > 0 {
 			r.TTL = exp + int64(midTTLMargin/time.Second)
 		}
 	}
@@ -716,13 +401,13 @@ func (s *Store) Commit(ctx context.Context, t *Tx) error {
 			// TransactionConflict: another transaction held one of the items; like a lost
 			// condition, re-reading and deciding again is the way out.
 			if c := aws.ToString(r.Code); c == "ConditionalCheckFailed" || c == "TransactionConflict" {
-				return fmt.Errorf("transaction: %w", ErrConflict)
+				return fmt.Errorf("transaction: %w", domain.ErrConflict)
 			}
 		}
 	}
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return fmt.Errorf("transaction: %w", ErrConflict)
+		return fmt.Errorf("transaction: %w", domain.ErrConflict)
 	}
 	return fmt.Errorf("transaction: %w", err)
 }
@@ -762,18 +447,8 @@ func (s *Store) AdvanceReadWatermark(ctx context.Context, accountID, igsid strin
 	return nil
 }
 
-// UnknownEvent is a webhook item of a shape iginbox does not know, kept for inspection for
-// UNKNOWN_EVENT_RETENTION_DAYS (a later version may know how to apply them).
-type UnknownEvent struct {
-	ChannelID   string `dynamodbav:"channel_id"`
-	ContactID   string `dynamodbav:"contact_igsid,omitempty"`
-	Key         string `dynamodbav:"key"`
-	TimestampMS int64  `dynamodbav:"ts"`
-	Raw         string `dynamodbav:"raw"`
-}
-
 // PutUnknownEvent keeps an unknown event (idempotent: one item per event key hash).
-func (s *Store) PutUnknownEvent(ctx context.Context, id string, e UnknownEvent) error {
+func (s *Store) PutUnknownEvent(ctx context.Context, id string, e domain.UnknownEvent) error {
 	item, err := marshalItem(e, "EVT#"+e.ChannelID+"#"+id, "UNKNOWN")
 	if err != nil {
 		return fmt.Errorf("marshal unknown event: %w", err)
@@ -811,13 +486,13 @@ func (s *Store) PutUnknownEvent(ctx context.Context, id string, e UnknownEvent) 
 // Any lost condition cancels everything and returns an error wrapping ErrConflict: a
 // duplicate, an early unsend, a resolved or replaced conversation, an out-of-order message or
 // a concurrent writer. The caller then reads and decides as for any event.
-func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
+func (s *Store) AppendToOpenConversation(ctx context.Context, m domain.Message) error {
 	if m.ConversationID == "" || m.MID == "" {
 		return fmt.Errorf("append message: conversation and mid are required")
 	}
-	incoming := m.Direction == DirectionIncoming
+	incoming := m.Direction == domain.DirectionIncoming
 	tx := s.NewTx()
-	tx.PutMID(MIDRecord{ChannelID: m.ChannelID, MID: m.MID, ConversationID: m.ConversationID, MessageSK: m.SK()})
+	tx.PutMID(domain.MIDRecord{ChannelID: m.ChannelID, MID: m.MID, ConversationID: m.ConversationID, MessageSK: m.SK()})
 	tx.PutMessage(m)
 	ts := expression.Value(m.TimestampMS)
 	notOlder := func(name string) expression.ConditionBuilder {
@@ -825,7 +500,7 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
 	}
 	upd := expression.Set(expression.Name("conv_last_activity_ms"), ts).Add(expression.Name("ver"), expression.Value(1))
 	cond := expression.Name("open_conversation_id").Equal(expression.Value(m.ConversationID)).And(notOlder("conv_last_activity_ms"))
-	change := ConversationChange{ID: m.ConversationID, LastActivityMS: m.TimestampMS}
+	change := domain.ConversationChange{ID: m.ConversationID, LastActivityMS: m.TimestampMS}
 	if incoming {
 		upd = upd.Set(expression.Name("conv_last_incoming_ms"), ts)
 		cond = cond.And(notOlder("conv_last_incoming_ms"))
@@ -850,7 +525,7 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
 		if r := appendRefusal(m, tce.CancellationReasons); r != nil {
 			return fmt.Errorf("append message %s: %w", m.MID, r)
 		}
-		return fmt.Errorf("append message %s: %w", m.MID, ErrConflict)
+		return fmt.Errorf("append message %s: %w", m.MID, domain.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("append message %s: %w", m.MID, err)
@@ -862,7 +537,7 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m Message) error {
 func (t *Tx) checkChannelActive(accountID string) {
 	cond := expression.AttributeExists(expression.Name("pk")).And(expression.Or(
 		expression.AttributeNotExists(expression.Name("status")),
-		expression.Name("status").NotEqual(expression.Value(ChannelDisconnected))))
+		expression.Name("status").NotEqual(expression.Value(domain.ChannelDisconnected))))
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
 		t.fail(err)
@@ -877,33 +552,15 @@ func (t *Tx) checkChannelActive(accountID string) {
 	}})
 }
 
-// AppendRefused is an AppendToOpenConversation that lost a condition on the per-mid record
-// or the contact, with what DynamoDB returned about them (consistent as of the refusal). It
-// wraps ErrConflict.
-type AppendRefused struct {
-	// MIDKnown: MID is the per-mid record as stored (its zero value with ChannelID and MID
-	// set when none exists).
-	MIDKnown bool
-	MID      MIDRecord
-	// ContactKnown: Contact is the contact as stored (it refused the message).
-	ContactKnown bool
-	Contact      Contact
-}
-
-func (e *AppendRefused) Error() string { return "append refused by its conditions" }
-
-// Unwrap makes a refusal an ErrConflict.
-func (e *AppendRefused) Unwrap() error { return ErrConflict }
-
 // appendRefusal reads the cancellation reasons of AppendToOpenConversation's transaction
 // (per-mid record, message, contact, conversation, channel check); nil when something else
 // refused it (a concurrent transaction, the conversation, the channel).
-func appendRefusal(m Message, reasons []types.CancellationReason) *AppendRefused {
+func appendRefusal(m domain.Message, reasons []types.CancellationReason) *domain.AppendRefused {
 	if len(reasons) < 3 {
 		return nil
 	}
 	code := func(i int) string { return aws.ToString(reasons[i].Code) }
-	r := &AppendRefused{MID: MIDRecord{ChannelID: m.ChannelID, MID: m.MID}}
+	r := &domain.AppendRefused{MID: domain.MIDRecord{ChannelID: m.ChannelID, MID: m.MID}}
 	for _, i := range []int{0, 1, 2} {
 		if c := code(i); c != "None" && c != "ConditionalCheckFailed" {
 			return nil // a concurrent transaction

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/iginbox/iginbox/local/testenv"
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
@@ -25,7 +26,7 @@ func TestTransactionConditions(t *testing.T) {
 	t.Parallel()
 	s, _ := newInboxStore(t)
 	ctx := context.Background()
-	msg := store.Message{ID: "m", ConversationID: "000000000000000000000001", ChannelID: acct, ContactIGSID: "c", MID: "mid-1", Direction: store.DirectionIncoming, Status: store.MessageReceived, TimestampMS: 1763802000000}
+	msg := domain.Message{ID: "m", ConversationID: "000000000000000000000001", ChannelID: acct, ContactIGSID: "c", MID: "mid-1", Direction: domain.DirectionIncoming, Status: domain.MessageReceived, TimestampMS: 1763802000000}
 	commit := func(build func(tx *store.Tx)) error {
 		tx := s.NewTx()
 		build(tx)
@@ -38,24 +39,26 @@ func TestTransactionConditions(t *testing.T) {
 	}{
 		{"first message and record", func(tx *store.Tx) {
 			tx.PutMessage(msg)
-			tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK()})
+			tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK()})
 		}, false},
 		{"same message again", func(tx *store.Tx) { tx.PutMessage(msg) }, true},
-		{"record created twice", func(tx *store.Tx) { tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1"}) }, true},
-		{"record at a stale version", func(tx *store.Tx) { tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1", Ver: 7}) }, true},
+		{"record created twice", func(tx *store.Tx) { tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1"}) }, true},
+		{"record at a stale version", func(tx *store.Tx) { tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1", Ver: 7}) }, true},
 		{"record at its version", func(tx *store.Tx) {
-			tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK(), Deleted: true, Ver: 1})
+			tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK(), Deleted: true, Ver: 1})
 			tx.EraseMessage(msg.ConversationID, msg.SK())
 		}, false},
 		{"erase a message that does not exist", func(tx *store.Tx) { tx.EraseMessage(msg.ConversationID, "MSG#0000000000001#nope") }, true},
-		{"contact created", func(tx *store.Tx) { tx.PutContact(store.Contact{ChannelID: acct, IGSID: "c", OpenConversationID: "x"}) }, false},
-		{"contact created again", func(tx *store.Tx) { tx.PutContact(store.Contact{ChannelID: acct, IGSID: "c"}) }, true},
+		{"contact created", func(tx *store.Tx) {
+			tx.PutContact(domain.Contact{ChannelID: acct, IGSID: "c", OpenConversationID: "x"})
+		}, false},
+		{"contact created again", func(tx *store.Tx) { tx.PutContact(domain.Contact{ChannelID: acct, IGSID: "c"}) }, true},
 		{"update of a missing conversation", func(tx *store.Tx) {
-			tx.UpdateConversation(store.ConversationChange{ID: "000000000000000000000009", LastActivityMS: 5})
+			tx.UpdateConversation(domain.ConversationChange{ID: "000000000000000000000009", LastActivityMS: 5})
 		}, true},
 	} {
 		err := commit(tc.build)
-		if got := errors.Is(err, store.ErrConflict); got != tc.conflict || (!tc.conflict && err != nil) {
+		if got := errors.Is(err, domain.ErrConflict); got != tc.conflict || (!tc.conflict && err != nil) {
 			t.Errorf("%s: err %v, want conflict=%v", tc.name, err, tc.conflict)
 		}
 	}
@@ -63,7 +66,7 @@ func TestTransactionConditions(t *testing.T) {
 	if err != nil || !m.Deleted {
 		t.Errorf("message by mid: %+v %v", m, err)
 	}
-	if _, err := s.GetMessageByMID(ctx, acct, "absent"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetMessageByMID(ctx, acct, "absent"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("absent mid: %v", err)
 	}
 }
@@ -91,7 +94,7 @@ func TestLoadEventStateAndMeter(t *testing.T) {
 	if err != nil || st.ChannelFound || st.Contact.Ver != 0 || st.MID.Stored() || st.Contact.IGSID != "c" || st.MID.MID != "m" {
 		t.Errorf("empty state %+v %v", st, err)
 	}
-	if _, err := s.ConnectChannel(ctx, store.Channel{ID: acct, AccessToken: "tok", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
+	if _, err := s.ConnectChannel(ctx, domain.Channel{ID: acct, AccessToken: "tok", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if st, err = s.LoadEventState(ctx, acct, "c", ""); err != nil || !st.ChannelFound || st.Channel.ID != acct {
@@ -101,10 +104,10 @@ func TestLoadEventStateAndMeter(t *testing.T) {
 	if u.Ops["BatchGetItem"] != 2 || u.RoundTrips < 3 {
 		t.Errorf("meter %+v", u)
 	}
-	if _, err := s.ListMessages(ctx, "000000000000000000000001", "not-a-key", 10); !errors.Is(err, store.ErrInvalidCursor) {
+	if _, err := s.ListMessages(ctx, "000000000000000000000001", "not-a-key", 10); !errors.Is(err, domain.ErrInvalidCursor) {
 		t.Errorf("invalid message cursor: %v", err)
 	}
-	if _, err := s.ListConversations(ctx, store.ConversationQuery{After: "123#abc"}); !errors.Is(err, store.ErrInvalidCursor) {
+	if _, err := s.ListConversations(ctx, domain.ConversationQuery{After: "123#abc"}); !errors.Is(err, domain.ErrInvalidCursor) {
 		t.Errorf("invalid conversation cursor: %v", err)
 	}
 }
@@ -117,17 +120,17 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 	s, meter := newInboxStore(t)
 	ctx := context.Background()
 	const conv, igsid = "00000000000000000000000a", "7001"
-	if _, err := s.ConnectChannel(ctx, store.Channel{ID: acct, AccessToken: "t", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
+	if _, err := s.ConnectChannel(ctx, domain.Channel{ID: acct, AccessToken: "t", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	tx := s.NewTx()
-	tx.CreateConversation(store.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: store.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 1000})
-	tx.PutContact(store.Contact{ChannelID: acct, IGSID: igsid, OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1, ConvLastActivityMS: 1000, ConvLastIncomingMS: 1000})
+	tx.CreateConversation(domain.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 1000})
+	tx.PutContact(domain.Contact{ChannelID: acct, IGSID: igsid, OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1, ConvLastActivityMS: 1000, ConvLastIncomingMS: 1000})
 	if err := s.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	msg := func(mid string, ts int64) store.Message {
-		return store.Message{ID: mid, ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: mid, Direction: store.DirectionIncoming, Status: store.MessageReceived, TimestampMS: ts}
+	msg := func(mid string, ts int64) domain.Message {
+		return domain.Message{ID: mid, ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: mid, Direction: domain.DirectionIncoming, Status: domain.MessageReceived, TimestampMS: ts}
 	}
 	meter.Reset()
 	if err := s.AppendToOpenConversation(ctx, msg("m1", 2000)); err != nil {
@@ -142,9 +145,9 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 	}
 
 	// A duplicate: the per-mid record comes back, stored.
-	var refused *store.AppendRefused
+	var refused *domain.AppendRefused
 	err = s.AppendToOpenConversation(ctx, msg("m1", 2000))
-	if !errors.Is(err, store.ErrConflict) || !errors.As(err, &refused) || !refused.MIDKnown || !refused.MID.Stored() {
+	if !errors.Is(err, domain.ErrConflict) || !errors.As(err, &refused) || !refused.MIDKnown || !refused.MID.Stored() {
 		t.Fatalf("duplicate: %v %+v", err, refused)
 	}
 	// Older than the conversation's activity: the contact comes back.
@@ -154,7 +157,7 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 		t.Fatalf("out of order: %v %+v", err, refused)
 	}
 	// Nothing of a refused append is stored.
-	if _, err := s.GetMessageByMID(ctx, acct, "m0"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetMessageByMID(ctx, acct, "m0"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("refused message stored: %v", err)
 	}
 	// A disconnected channel: refused, and nothing returned to decide on (read).
@@ -163,7 +166,7 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 	}
 	refused = nil
 	err = s.AppendToOpenConversation(ctx, msg("m3", 3000))
-	if !errors.Is(err, store.ErrConflict) || errors.As(err, &refused) {
+	if !errors.Is(err, domain.ErrConflict) || errors.As(err, &refused) {
 		t.Fatalf("append on a disconnected channel: %v %+v, want a plain conflict", err, refused)
 	}
 }

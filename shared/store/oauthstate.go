@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // oauthStateTTLMargin keeps a used nonce a while after its state expired (DynamoDB's TTL
@@ -50,7 +51,7 @@ func (s *Store) UseOAuthState(ctx context.Context, nonce string, expiresAt, now 
 	})
 	if err != nil {
 		if isConditionFailed(err) {
-			return fmt.Errorf("use oauth state: already used: %w", ErrConflict)
+			return fmt.Errorf("use oauth state: already used: %w", domain.ErrConflict)
 		}
 		return fmt.Errorf("use oauth state: %w", err)
 	}

@@ -15,58 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
-
-// OutgoingPart is one part (text or one attachment) of a reply: a message record (status
-// queued → sent | failed) plus the state of its send attempts. While SendPending is true an
-// attempt was made whose outcome is not known yet; the API shows it as queued.
-type OutgoingPart struct {
-	Message
-	// Part is the part's index in its request (text first, then attachments in order).
-	Part int `dynamodbav:"part"`
-	// RequestID names the API request that created the part.
-	RequestID string `dynamodbav:"request_id"`
-	// SendAttempt counts the attempts made (each persisted before calling Meta).
-	SendAttempt int `dynamodbav:"send_attempt"`
-	// SendPending: attempt SendAttempt was made and its outcome is not known yet.
-	SendPending bool `dynamodbav:"send_pending"`
-	// AttemptMS is when the last attempt started (our clock, ms).
-	AttemptMS int64 `dynamodbav:"send_attempt_ms,omitempty"`
-}
-
-// OutgoingSK is the sort key of an outgoing part: keyed when queued (the mid comes later),
-// ordered by creation time then part index.
-func OutgoingSK(createdMS int64, requestID string, part int) string {
-	return fmt.Sprintf("MSG#%013d#~out.%s.%02d", createdMS, requestID, part)
-}
-
-// IdempotencyRecord remembers what an Idempotency-Key of a conversation created.
-type IdempotencyRecord struct {
-	ConversationID string    `dynamodbav:"conversation_id"`
-	KeyHash        string    `dynamodbav:"key_hash"`
-	BodyHash       string    `dynamodbav:"body_hash"`
-	RequestID      string    `dynamodbav:"request_id"`
-	MessageSKs     []string  `dynamodbav:"message_sks"`
-	CreatedAt      time.Time `dynamodbav:"created_at"`
-	TTL            int64     `dynamodbav:"ttl"`
-}
 
 func idempotencyKey(conversationID, keyHash string) (string, string) {
 	return "IDEM#" + conversationID + "#" + keyHash, "IDEM"
-}
-
-// PendingSend marks a part whose last attempt has an unknown outcome, under its contact, so
-// that the echo of that attempt (same contact, same content) can be attached to it.
-type PendingSend struct {
-	ChannelID      string `dynamodbav:"channel_id"`
-	ContactIGSID   string `dynamodbav:"contact_igsid"`
-	ConversationID string `dynamodbav:"conversation_id"`
-	MessageSK      string `dynamodbav:"message_sk"`
-	MessageID      string `dynamodbav:"message_id"`
-	Attempt        int    `dynamodbav:"attempt"`
-	AttemptMS      int64  `dynamodbav:"attempt_ms"`
-	Text           string `dynamodbav:"text,omitempty"`
-	AttachmentType string `dynamodbav:"attachment_type,omitempty"`
 }
 
 func pendingKey(accountID, igsid, messageSK string) (string, string) {
@@ -76,7 +29,7 @@ func pendingKey(accountID, igsid, messageSK string) (string, string) {
 // CreateOutgoing writes every part of a reply and, when not nil, its idempotency record in one
 // transaction: all or nothing. A lost condition (the idempotency key was used already) returns
 // an error wrapping ErrConflict.
-func (s *Store) CreateOutgoing(ctx context.Context, parts []OutgoingPart, idem *IdempotencyRecord) error {
+func (s *Store) CreateOutgoing(ctx context.Context, parts []domain.OutgoingPart, idem *domain.IdempotencyRecord) error {
 	tx := s.NewTx()
 	for _, p := range parts {
 		pk, _ := conversationKey(p.ConversationID)
@@ -86,7 +39,7 @@ func (s *Store) CreateOutgoing(ctx context.Context, parts []OutgoingPart, idem *
 		}
 		item["type"] = &types.AttributeValueMemberS{Value: "message"}
 		tx.setMessageTTL(item, p.CreatedAt.UnixMilli())
-		if p.Status == MessageQueued && p.SendAttempt == 0 {
+		if p.Status == domain.MessageQueued && p.SendAttempt == 0 {
 			item["gsi1pk"] = &types.AttributeValueMemberS{Value: unattemptedPK(p.ConversationID)}
 			item["gsi1sk"] = &types.AttributeValueMemberS{Value: unattemptedSK(p.TimestampMS, p.ConversationID)}
 		}
@@ -110,8 +63,8 @@ func (s *Store) CreateOutgoing(ctx context.Context, parts []OutgoingPart, idem *
 }
 
 // GetIdempotency reads the record of an idempotency key (ErrNotFound when unused).
-func (s *Store) GetIdempotency(ctx context.Context, conversationID, keyHash string) (IdempotencyRecord, error) {
-	var r IdempotencyRecord
+func (s *Store) GetIdempotency(ctx context.Context, conversationID, keyHash string) (domain.IdempotencyRecord, error) {
+	var r domain.IdempotencyRecord
 	if err := s.getItem(ctx, key(idempotencyKey(conversationID, keyHash)), &r); err != nil {
 		return r, fmt.Errorf("idempotency record: %w", err)
 	}
@@ -145,7 +98,7 @@ const movedPartsMargin = time.Hour
 // the conversation from the earliest creation time (less movedPartsMargin) on, filtered by
 // request id. That read only happens for replies with sent parts (an Idempotency-Key
 // replayed after the send), never on the send path.
-func (s *Store) GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]OutgoingPart, error) {
+func (s *Store) GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]domain.OutgoingPart, error) {
 	pk, _ := conversationKey(conversationID)
 	keys := make([]map[string]types.AttributeValue, 0, len(sks))
 	for _, sk := range sks {
@@ -162,10 +115,10 @@ func (s *Store) GetOutgoingParts(ctx context.Context, conversationID string, sks
 		requestID string
 		part      int
 	}
-	byRef := map[partRef]OutgoingPart{}
+	byRef := map[partRef]domain.OutgoingPart{}
 	decode := func(items []map[string]types.AttributeValue) error {
 		for _, it := range items {
-			var p OutgoingPart
+			var p domain.OutgoingPart
 			if err := attributevalue.UnmarshalMap(it, &p); err != nil {
 				return fmt.Errorf("decode outgoing part: %w", err)
 			}
@@ -201,7 +154,7 @@ func (s *Store) GetOutgoingParts(ctx context.Context, conversationID string, sks
 			return nil, err
 		}
 	}
-	out := make([]OutgoingPart, 0, len(sks))
+	out := make([]domain.OutgoingPart, 0, len(sks))
 	for _, r := range refs {
 		if p, ok := byRef[r]; ok {
 			out = append(out, p)
@@ -256,25 +209,13 @@ func (s *Store) queryParts(ctx context.Context, pk string, fromMS int64, request
 	}
 }
 
-// SendState is what the sender reads, in one round trip, before an attempt.
-type SendState struct {
-	Channel      Channel
-	ChannelFound bool
-	Contact      Contact // Ver == 0 when absent
-	Part         OutgoingPart
-	PartFound    bool
-	// Conversation is the part's conversation: a sent part moves its activity forward.
-	Conversation      Conversation
-	ConversationFound bool
-}
-
 // LoadSendState reads the channel with its token, the contact, the part and its conversation
 // with one consistent BatchGetItem.
-func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (SendState, error) {
-	var st SendState
+func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (domain.SendState, error) {
+	var st domain.SendState
 	var tok tokenItem
 	pk, _ := conversationKey(conversationID)
-	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
+	st.Contact = domain.Contact{ChannelID: accountID, IGSID: igsid}
 	err := s.batchGetInto(ctx, []map[string]types.AttributeValue{
 		channelKey(accountID), tokenKey(accountID), key(contactKey(accountID, igsid)), key(pk, messageSK), key(conversationKey(conversationID)),
 	}, func(sk string) any {
@@ -302,21 +243,12 @@ func (s *Store) LoadSendState(ctx context.Context, accountID, igsid, conversatio
 	return st, nil
 }
 
-// SentState is what recording a sent part reads again after a lost condition: the contact,
-// the part's conversation and the per-mid record of the mid Meta gave the part.
-type SentState struct {
-	Contact           Contact // Ver == 0 when absent
-	Conversation      Conversation
-	ConversationFound bool
-	MID               MIDRecord // Ver == 0 when absent
-}
-
 // LoadSentState reads the contact, the conversation and the per-mid record of mid with one
 // consistent BatchGetItem.
-func (s *Store) LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (SentState, error) {
-	var st SentState
-	st.Contact = Contact{ChannelID: accountID, IGSID: igsid}
-	st.MID = MIDRecord{ChannelID: accountID, MID: mid}
+func (s *Store) LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (domain.SentState, error) {
+	var st domain.SentState
+	st.Contact = domain.Contact{ChannelID: accountID, IGSID: igsid}
+	st.MID = domain.MIDRecord{ChannelID: accountID, MID: mid}
 	err := s.batchGetInto(ctx, []map[string]types.AttributeValue{
 		key(contactKey(accountID, igsid)), key(conversationKey(conversationID)), key(midKey(accountID, mid)),
 	}, func(sk string) any {
@@ -352,7 +284,7 @@ func (t *Tx) AdvanceConversationActivity(conversationID string, ts int64) {
 
 // outgoingCondition: the part is still queued at attempt n (pending as given when not nil).
 func outgoingCondition(attempt int, pending *bool) expression.ConditionBuilder {
-	c := expression.Name("status").Equal(expression.Value(MessageQueued)).
+	c := expression.Name("status").Equal(expression.Value(domain.MessageQueued)).
 		And(expression.Name("send_attempt").Equal(expression.Value(attempt)))
 	if pending != nil {
 		c = c.And(expression.Name("send_pending").Equal(expression.Value(*pending)))
@@ -364,7 +296,7 @@ func outgoingCondition(attempt int, pending *bool) expression.ConditionBuilder {
 // be queued, at attempt p.SendAttempt, with no attempt pending (ErrConflict otherwise). A
 // re-send (SendAttempt > 0) also removes the pending-send marker of the earlier attempt in
 // the same transaction: from then on, a late echo of that attempt is a message of its own.
-func (s *Store) BeginAttempt(ctx context.Context, p OutgoingPart, nowMS int64) error {
+func (s *Store) BeginAttempt(ctx context.Context, p domain.OutgoingPart, nowMS int64) error {
 	pk, _ := conversationKey(p.ConversationID)
 	no := false
 	upd := expression.Set(expression.Name("send_attempt"), expression.Value(p.SendAttempt+1)).
@@ -394,7 +326,7 @@ func (s *Store) BeginAttempt(ctx context.Context, p OutgoingPart, nowMS int64) e
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	if isConditionFailed(err) {
-		return fmt.Errorf("begin attempt %d of %s: %w", p.SendAttempt+1, p.ID, ErrConflict)
+		return fmt.Errorf("begin attempt %d of %s: %w", p.SendAttempt+1, p.ID, domain.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("begin attempt %d of %s: %w", p.SendAttempt+1, p.ID, err)
@@ -402,23 +334,18 @@ func (s *Store) BeginAttempt(ctx context.Context, p OutgoingPart, nowMS int64) e
 	return nil
 }
 
-// SentSK is the sort key of a part once it is sent: the key of any message, Meta's (or our)
-// time of the send then the mid, so that a reply sent late lists after the messages that
-// arrived while it waited, never at the time it was queued.
-func SentSK(ts int64, mid string) string { return MessageSK(ts, mid) }
-
 // MarkSent records the mid Meta gave attempt `attempt` of part p (as read, with its attempt
 // begun): status sent, ts = Meta's (or our) time of the send. The part moves from the key
 // it was queued under to SentSK(ts, mid): a Delete of the queued item (condition: still
 // queued at that attempt) and a Put of the sent one (condition: the key is free) in this
 // transaction; its id is kept. MarkSent returns the new sort key, which the caller's per-mid
 // record (PutMID, same transaction) must point at.
-func (t *Tx) MarkSent(p OutgoingPart, attempt int, mid string, ts int64) string {
+func (t *Tx) MarkSent(p domain.OutgoingPart, attempt int, mid string, ts int64) string {
 	pk, _ := conversationKey(p.ConversationID)
 	queuedSK := p.SK()
-	p.Status, p.MID, p.TimestampMS, p.Error = MessageSent, mid, ts, nil
+	p.Status, p.MID, p.TimestampMS, p.Error = domain.MessageSent, mid, ts, nil
 	p.SendAttempt, p.SendPending = attempt, false
-	p.StoredSK = SentSK(ts, mid)
+	p.StoredSK = domain.SentSK(ts, mid)
 	item, err := marshalItem(p, pk, p.StoredSK)
 	if err != nil {
 		t.fail(fmt.Errorf("marshal sent part: %w", err))
@@ -432,14 +359,14 @@ func (t *Tx) MarkSent(p OutgoingPart, attempt int, mid string, ts int64) string 
 }
 
 // MarkFailed records a part's failure (Meta's error, or the window reason).
-func (t *Tx) MarkFailed(conversationID, messageSK string, attempt int, e SendError) {
+func (t *Tx) MarkFailed(conversationID, messageSK string, attempt int, e domain.SendError) {
 	pk, _ := conversationKey(conversationID)
 	av, err := attributevalue.MarshalMap(e)
 	if err != nil {
 		t.fail(err)
 		return
 	}
-	upd := expression.Set(expression.Name("status"), expression.Value(MessageFailed)).
+	upd := expression.Set(expression.Name("status"), expression.Value(domain.MessageFailed)).
 		Set(expression.Name("error"), expression.Value(&types.AttributeValueMemberM{Value: av})).
 		Set(expression.Name("send_pending"), expression.Value(false)).
 		Remove(expression.Name("gsi1pk")).Remove(expression.Name("gsi1sk"))
@@ -456,7 +383,7 @@ func (t *Tx) ReleaseAttempt(conversationID, messageSK string, attempt int) {
 }
 
 // PutPendingSend writes the marker of a part whose attempt has an unknown outcome.
-func (t *Tx) PutPendingSend(p PendingSend) {
+func (t *Tx) PutPendingSend(p domain.PendingSend) {
 	pk, sk := pendingKey(p.ChannelID, p.ContactIGSID, p.MessageSK)
 	item, err := marshalItem(p, pk, sk)
 	if err != nil {
@@ -477,7 +404,7 @@ func (t *Tx) DeletePendingSend(accountID, igsid, messageSK string, attempt int) 
 }
 
 // PendingSends lists a contact's parts whose last attempt has an unknown outcome, oldest first.
-func (s *Store) PendingSends(ctx context.Context, accountID, igsid string) ([]PendingSend, error) {
+func (s *Store) PendingSends(ctx context.Context, accountID, igsid string) ([]domain.PendingSend, error) {
 	pk, _ := pendingKey(accountID, igsid, "")
 	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("pk").Equal(expression.Value(pk))).Build()
 	if err != nil {
@@ -494,7 +421,7 @@ func (s *Store) PendingSends(ctx context.Context, accountID, igsid string) ([]Pe
 	if err != nil {
 		return nil, fmt.Errorf("pending sends %s/%s: %w", accountID, igsid, err)
 	}
-	var out []PendingSend
+	var out []domain.PendingSend
 	if err := attributevalue.UnmarshalListOfMaps(res.Items, &out); err != nil {
 		return nil, fmt.Errorf("decode pending sends: %w", err)
 	}

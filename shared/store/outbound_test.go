@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // TestAdvanceConversationActivity: a sent part's activity write moves last_activity_ms and
@@ -17,8 +17,8 @@ func TestAdvanceConversationActivity(t *testing.T) {
 	ctx := context.Background()
 	const x, y = "00000000000000000000000a", "00000000000000000000000b"
 	tx := s.NewTx()
-	tx.CreateConversation(store.Conversation{ID: x, ChannelID: acct, ContactIGSID: "c1", Status: store.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 900})
-	tx.CreateConversation(store.Conversation{ID: y, ChannelID: acct, ContactIGSID: "c2", Status: store.StatusOpen, Seq: 1, LastActivityMS: 1500, LastIncomingMS: 1500})
+	tx.CreateConversation(domain.Conversation{ID: x, ChannelID: acct, ContactIGSID: "c1", Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 900})
+	tx.CreateConversation(domain.Conversation{ID: y, ChannelID: acct, ContactIGSID: "c2", Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1500, LastIncomingMS: 1500})
 	if err := s.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestAdvanceConversationActivity(t *testing.T) {
 		tx := s.NewTx()
 		tx.AdvanceConversationActivity(tc.id, tc.ts)
 		err := s.Commit(ctx, tx)
-		if got := errors.Is(err, store.ErrConflict); got != tc.conflict || (!tc.conflict && err != nil) {
+		if got := errors.Is(err, domain.ErrConflict); got != tc.conflict || (!tc.conflict && err != nil) {
 			t.Errorf("%s: err %v, want conflict=%v", tc.name, err, tc.conflict)
 		}
 	}
@@ -48,10 +48,10 @@ func TestAdvanceConversationActivity(t *testing.T) {
 	if c.LastActivityMS != 2000 || c.LastIncomingMS != 900 {
 		t.Errorf("conversation %+v: want activity 2000, incoming 900", c)
 	}
-	if _, err := s.GetConversation(ctx, "00000000000000000000000c"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetConversation(ctx, "00000000000000000000000c"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("the write created a conversation: %v", err)
 	}
-	for _, q := range []store.ConversationQuery{{ChannelID: acct, Limit: 10}, {Limit: 10}} {
+	for _, q := range []domain.ConversationQuery{{ChannelID: acct, Limit: 10}, {Limit: 10}} {
 		page, err := s.ListConversations(ctx, q)
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +78,7 @@ func TestHashIDIsStable(t *testing.T) {
 		{[]string{"outgoing", "0123456789abcdef01234567", "0"}, "f02152d9b8bd4651fe1e7df4"},
 		{[]string{"request", "ba2b0d438bb194f750d15787", "00112233445566778899aabbccddeeff"}, "9022437f419c51925063f0f7"},
 	} {
-		if got := store.HashID(tc.parts...); got != tc.want {
+		if got := domain.HashID(tc.parts...); got != tc.want {
 			t.Errorf("HashID(%q) = %s, want %s", tc.parts, got, tc.want)
 		}
 	}
@@ -94,12 +94,12 @@ func TestMarkSentMovesThePart(t *testing.T) {
 	ctx := context.Background()
 	const conv, rid = "00000000000000000000000c", "0123456789abcdef01234567"
 	created := int64(1795000000000)
-	var parts []store.OutgoingPart
+	var parts []domain.OutgoingPart
 	for i, text := range []string{"first", "second"} {
-		p := store.OutgoingPart{Message: store.Message{ID: store.HashID("outgoing", rid, fmt.Sprint(i)), ConversationID: conv, ChannelID: acct,
-			ContactIGSID: "c1", Direction: store.DirectionOutgoing, Text: text, Status: store.MessageQueued, TimestampMS: created},
+		p := domain.OutgoingPart{Message: domain.Message{ID: domain.HashID("outgoing", rid, fmt.Sprint(i)), ConversationID: conv, ChannelID: acct,
+			ContactIGSID: "c1", Direction: domain.DirectionOutgoing, Text: text, Status: domain.MessageQueued, TimestampMS: created},
 			Part: i, RequestID: rid}
-		p.StoredSK = store.OutgoingSK(created, rid, i)
+		p.StoredSK = domain.OutgoingSK(created, rid, i)
 		parts = append(parts, p)
 	}
 	if err := s.CreateOutgoing(ctx, parts, nil); err != nil {
@@ -113,12 +113,12 @@ func TestMarkSentMovesThePart(t *testing.T) {
 	sentAt := created + 60_000
 	tx := s.NewTx()
 	sk := tx.MarkSent(p, 1, "mid.sent", sentAt)
-	tx.PutMID(store.MIDRecord{ChannelID: acct, MID: "mid.sent", ConversationID: conv, MessageSK: sk})
+	tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid.sent", ConversationID: conv, MessageSK: sk})
 	if err := s.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	if sk != store.MessageSK(sentAt, "mid.sent") {
-		t.Errorf("sent key %s, want %s", sk, store.MessageSK(sentAt, "mid.sent"))
+	if sk != domain.MessageSK(sentAt, "mid.sent") {
+		t.Errorf("sent key %s, want %s", sk, domain.MessageSK(sentAt, "mid.sent"))
 	}
 
 	page, err := s.ListMessages(ctx, conv, "", 10)
@@ -128,7 +128,7 @@ func TestMarkSentMovesThePart(t *testing.T) {
 	if len(page.Messages) != 2 || page.Messages[0].ID != parts[1].ID || page.Messages[1].ID != p.ID {
 		t.Fatalf("messages %+v, want the queued part then the sent one", page.Messages)
 	}
-	if m := page.Messages[1]; m.SK() != sk || m.Status != store.MessageSent || m.MID != "mid.sent" || m.TimestampMS != sentAt || m.Text != "first" {
+	if m := page.Messages[1]; m.SK() != sk || m.Status != domain.MessageSent || m.MID != "mid.sent" || m.TimestampMS != sentAt || m.Text != "first" {
 		t.Errorf("sent part %+v", m)
 	}
 	if m, err := s.GetMessageByMID(ctx, acct, "mid.sent"); err != nil || m.ID != p.ID {
@@ -137,7 +137,7 @@ func TestMarkSentMovesThePart(t *testing.T) {
 
 	again := s.NewTx()
 	again.MarkSent(p, 1, "mid.sent", sentAt)
-	if err := s.Commit(ctx, again); !errors.Is(err, store.ErrConflict) {
+	if err := s.Commit(ctx, again); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("second MarkSent: %v, want ErrConflict", err)
 	}
 
@@ -145,8 +145,8 @@ func TestMarkSentMovesThePart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != parts[1].ID || got[0].Status != store.MessageQueued || got[1].ID != p.ID ||
-		got[1].Status != store.MessageSent || got[1].SK() != sk {
+	if len(got) != 2 || got[0].ID != parts[1].ID || got[0].Status != domain.MessageQueued || got[1].ID != p.ID ||
+		got[1].Status != domain.MessageSent || got[1].SK() != sk {
 		t.Errorf("outgoing parts by creation key: %+v", got)
 	}
 }

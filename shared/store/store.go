@@ -4,7 +4,6 @@
 package store
 
 import (
-	"errors"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -14,14 +13,6 @@ import (
 const (
 	IndexGSI1 = "gsi1"
 	IndexGSI2 = "gsi2"
-)
-
-// Sentinel errors callers branch on (with errors.Is, at the edge).
-var (
-	// ErrNotFound: the item does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict: a conditional write lost against a concurrent or earlier write.
-	ErrConflict = errors.New("conflict")
 )
 
 // Store reads and writes iginbox's single DynamoDB table.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // ItemKind is the kind of a table item, as told by its key.
@@ -47,7 +48,7 @@ func KindOf(pk, sk string) ItemKind {
 // MessagesBetween returns the messages of a conversation whose Meta timestamp lies in
 // (afterMS, untilMS], oldest first. Queued and failed replies are keyed by their creation time
 // and come back when it falls in the range.
-func (s *Store) MessagesBetween(ctx context.Context, conversationID string, afterMS, untilMS int64) ([]Message, error) {
+func (s *Store) MessagesBetween(ctx context.Context, conversationID string, afterMS, untilMS int64) ([]domain.Message, error) {
 	pk, _ := conversationKey(conversationID)
 	expr, err := expression.NewBuilder().WithKeyCondition(
 		expression.Key("pk").Equal(expression.Value(pk)).And(expression.Key("sk").Between(
@@ -56,7 +57,7 @@ func (s *Store) MessagesBetween(ctx context.Context, conversationID string, afte
 	if err != nil {
 		return nil, fmt.Errorf("messages between: %w", err)
 	}
-	var out []Message
+	var out []domain.Message
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		KeyConditionExpression:    expr.KeyCondition(),
@@ -70,7 +71,7 @@ func (s *Store) MessagesBetween(ctx context.Context, conversationID string, afte
 		if err != nil {
 			return nil, fmt.Errorf("messages of %s between %d and %d: %w", conversationID, afterMS, untilMS, err)
 		}
-		var ms []Message
+		var ms []domain.Message
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &ms); err != nil {
 			return nil, fmt.Errorf("decode messages: %w", err)
 		}

@@ -14,25 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
-
-// ConversationSummary is what an inbox list shows of a conversation besides its fields.
-type ConversationSummary struct {
-	// Last is the conversation's newest message (Meta time, then mid; a queued reply counts),
-	// nil when it has none.
-	Last *Message
-	// Unread counts the incoming messages (not unsent, not referral entries) after the
-	// business's read mark.
-	Unread int
-}
 
 // unreadFrom is the first message sort key after a read mark.
 func unreadFrom(readMS int64) string { return fmt.Sprintf("MSG#%013d", readMS+1) }
 
 // SummarizeConversation reads the newest message of c (one Query, 1 item) and counts its
 // unread messages (one Query over the messages after the read mark, counted, not returned).
-func (s *Store) SummarizeConversation(ctx context.Context, c Conversation) (ConversationSummary, error) {
-	var sum ConversationSummary
+func (s *Store) SummarizeConversation(ctx context.Context, c domain.Conversation) (domain.ConversationSummary, error) {
+	var sum domain.ConversationSummary
 	last, err := s.lastMessage(ctx, c.ID)
 	if err != nil {
 		return sum, err
@@ -44,7 +35,7 @@ func (s *Store) SummarizeConversation(ctx context.Context, c Conversation) (Conv
 	pk, _ := conversationKey(c.ID)
 	expr, err := expression.NewBuilder().
 		WithKeyCondition(expression.Key("pk").Equal(expression.Value(pk)).And(expression.Key("sk").GreaterThanEqual(expression.Value(unreadFrom(c.ReadMS))))).
-		WithFilter(expression.Name("direction").Equal(expression.Value(DirectionIncoming)).
+		WithFilter(expression.Name("direction").Equal(expression.Value(domain.DirectionIncoming)).
 			And(expression.Name("deleted").NotEqual(expression.Value(true))).
 			And(expression.AttributeNotExists(expression.Name("kind")))).
 		Build()
@@ -74,7 +65,7 @@ func (s *Store) SummarizeConversation(ctx context.Context, c Conversation) (Conv
 	}
 }
 
-func (s *Store) lastMessage(ctx context.Context, conversationID string) (*Message, error) {
+func (s *Store) lastMessage(ctx context.Context, conversationID string) (*domain.Message, error) {
 	pk, _ := conversationKey(conversationID)
 	expr, err := expression.NewBuilder().WithKeyCondition(
 		expression.Key("pk").Equal(expression.Value(pk)).And(expression.Key("sk").BeginsWith("MSG#")),
@@ -97,7 +88,7 @@ func (s *Store) lastMessage(ctx context.Context, conversationID string) (*Messag
 	if len(res.Items) == 0 {
 		return nil, nil
 	}
-	var m Message
+	var m domain.Message
 	if err := attributevalue.UnmarshalMap(res.Items[0], &m); err != nil {
 		return nil, fmt.Errorf("decode last message %s: %w", conversationID, err)
 	}
@@ -106,7 +97,7 @@ func (s *Store) lastMessage(ctx context.Context, conversationID string) (*Messag
 
 // MarkConversationRead moves the business's read mark of a conversation to its newest message
 // (never backwards) and returns the conversation (error wrapping ErrNotFound when absent).
-func (s *Store) MarkConversationRead(ctx context.Context, id string) (Conversation, error) {
+func (s *Store) MarkConversationRead(ctx context.Context, id string) (domain.Conversation, error) {
 	conv, err := s.GetConversation(ctx, id)
 	if err != nil {
 		return conv, err

@@ -12,11 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/iginbox/iginbox/shared/domain"
 )
-
-// UnattemptedShards are the gsi1 partitions of never-attempted parts: OUTQ#0 … OUTQ#f, the
-// first hex digit of the conversation id.
-var UnattemptedShards = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"}
 
 // unattemptedPK is the gsi1 partition of a queued part that was never attempted. CreateOutgoing
 // sets it; the first attempt (BeginAttempt) and any failure (MarkFailed) remove it.
@@ -30,7 +27,7 @@ func unattemptedSK(createdMS int64, conversationID string) string {
 // UnattemptedParts lists the parts of one shard (UnattemptedShards) created before beforeMS
 // that were never attempted, oldest first, at most limit (one Query of gsi1; the index holds
 // only such parts, so nothing else is read).
-func (s *Store) UnattemptedParts(ctx context.Context, shard string, beforeMS int64, limit int32) ([]OutgoingPart, error) {
+func (s *Store) UnattemptedParts(ctx context.Context, shard string, beforeMS int64, limit int32) ([]domain.OutgoingPart, error) {
 	expr, err := expression.NewBuilder().WithKeyCondition(
 		expression.Key("gsi1pk").Equal(expression.Value("OUTQ#" + shard)).
 			And(expression.Key("gsi1sk").LessThan(expression.Value(fmt.Sprintf("%013d", beforeMS)))),
@@ -50,7 +47,7 @@ func (s *Store) UnattemptedParts(ctx context.Context, shard string, beforeMS int
 	if err != nil {
 		return nil, fmt.Errorf("unattempted parts of shard %s: %w", shard, err)
 	}
-	var out []OutgoingPart
+	var out []domain.OutgoingPart
 	if err := attributevalue.UnmarshalListOfMaps(res.Items, &out); err != nil {
 		return nil, fmt.Errorf("decode unattempted parts: %w", err)
 	}
@@ -60,7 +57,7 @@ func (s *Store) UnattemptedParts(ctx context.Context, shard string, beforeMS int
 // FailUnattempted marks a part failed with e if it is still queued and was never attempted
 // (send_attempt = 0), and removes it from the index of UnattemptedParts. A part the sender
 // began meanwhile, or that is gone (sent, erased), is left alone: ErrConflict.
-func (s *Store) FailUnattempted(ctx context.Context, conversationID, messageSK string, e SendError) error {
+func (s *Store) FailUnattempted(ctx context.Context, conversationID, messageSK string, e domain.SendError) error {
 	pk, _ := conversationKey(conversationID)
 	av, err := attributevalue.MarshalMap(e)
 	if err != nil {
@@ -68,7 +65,7 @@ func (s *Store) FailUnattempted(ctx context.Context, conversationID, messageSK s
 	}
 	no := false
 	expr, err := expression.NewBuilder().WithUpdate(
-		expression.Set(expression.Name("status"), expression.Value(MessageFailed)).
+		expression.Set(expression.Name("status"), expression.Value(domain.MessageFailed)).
 			Set(expression.Name("error"), expression.Value(&types.AttributeValueMemberM{Value: av})).
 			Remove(expression.Name("gsi1pk")).Remove(expression.Name("gsi1sk")),
 	).WithCondition(outgoingCondition(0, &no)).Build()
@@ -85,7 +82,7 @@ func (s *Store) FailUnattempted(ctx context.Context, conversationID, messageSK s
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	if isConditionFailed(err) {
-		return fmt.Errorf("fail unattempted part %s: %w", messageSK, ErrConflict)
+		return fmt.Errorf("fail unattempted part %s: %w", messageSK, domain.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("fail unattempted part %s: %w", messageSK, err)

@@ -7,18 +7,19 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
 // unattemptedParts creates n never-attempted parts of one request, created at createdMS.
-func unattemptedParts(t *testing.T, s *store.Store, conv, rid string, createdMS int64, n int) []store.OutgoingPart {
+func unattemptedParts(t *testing.T, s *store.Store, conv, rid string, createdMS int64, n int) []domain.OutgoingPart {
 	t.Helper()
-	var parts []store.OutgoingPart
+	var parts []domain.OutgoingPart
 	for i := range n {
-		p := store.OutgoingPart{Message: store.Message{ID: store.HashID("outgoing", rid, fmt.Sprint(i)), ConversationID: conv, ChannelID: acct,
-			ContactIGSID: "c1", Direction: store.DirectionOutgoing, Text: fmt.Sprintf("part %d \U0001F602 \u202eRTL", i),
-			Status: store.MessageQueued, TimestampMS: createdMS}, Part: i, RequestID: rid}
-		p.StoredSK = store.OutgoingSK(createdMS, rid, i)
+		p := domain.OutgoingPart{Message: domain.Message{ID: domain.HashID("outgoing", rid, fmt.Sprint(i)), ConversationID: conv, ChannelID: acct,
+			ContactIGSID: "c1", Direction: domain.DirectionOutgoing, Text: fmt.Sprintf("part %d \U0001F602 \u202eRTL", i),
+			Status: domain.MessageQueued, TimestampMS: createdMS}, Part: i, RequestID: rid}
+		p.StoredSK = domain.OutgoingSK(createdMS, rid, i)
 		parts = append(parts, p)
 	}
 	if err := s.CreateOutgoing(context.Background(), parts, nil); err != nil {
@@ -43,7 +44,7 @@ func TestUnattemptedIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx := s.NewTx()
-	tx.MarkFailed(conv, old[2].SK(), 0, store.SendError{Code: 10, Subcode: 2534022, Message: "window closed"})
+	tx.MarkFailed(conv, old[2].SK(), 0, domain.SendError{Code: 10, Subcode: 2534022, Message: "window closed"})
 	if err := s.Commit(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
@@ -61,23 +62,23 @@ func TestUnattemptedIndex(t *testing.T) {
 		t.Fatalf("other shard: %+v", other)
 	}
 
-	e := store.SendError{Reason: store.ReasonEnqueueFailed, Message: "never queued"}
+	e := domain.SendError{Reason: domain.ReasonEnqueueFailed, Message: "never queued"}
 	if err := s.FailUnattempted(ctx, conv, old[0].SK(), e); err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range old[:2] {
-		if err := s.FailUnattempted(ctx, conv, p.SK(), e); !errors.Is(err, store.ErrConflict) {
+		if err := s.FailUnattempted(ctx, conv, p.SK(), e); !errors.Is(err, domain.ErrConflict) {
 			t.Errorf("part %d failed twice or after its attempt: %v", i, err)
 		}
 	}
-	if err := s.FailUnattempted(ctx, conv, store.OutgoingSK(1795000000000, "ffffffffffffffffffffffff", 0), e); !errors.Is(err, store.ErrConflict) {
+	if err := s.FailUnattempted(ctx, conv, domain.OutgoingSK(1795000000000, "ffffffffffffffffffffffff", 0), e); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("missing part: %v", err)
 	}
 	page, err := s.ListMessages(ctx, conv, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{store.MessageFailed, store.MessageQueued, store.MessageFailed, store.MessageQueued}
+	want := []string{domain.MessageFailed, domain.MessageQueued, domain.MessageFailed, domain.MessageQueued}
 	if len(page.Messages) != len(want) {
 		t.Fatalf("%d messages", len(page.Messages))
 	}
@@ -106,7 +107,7 @@ func TestFailUnattemptedRacesTheSender(t *testing.T) {
 	ctx := context.Background()
 	const conv = "c0000000000000000000000e"
 	parts := unattemptedParts(t, s, conv, "0123456789abcdef0123456c", 1795000000000, 10)
-	e := store.SendError{Reason: store.ReasonEnqueueFailed, Message: "never queued"}
+	e := domain.SendError{Reason: domain.ReasonEnqueueFailed, Message: "never queued"}
 	var wg sync.WaitGroup
 	swept := make([]error, len(parts))
 	begun := make([]error, len(parts))
@@ -128,12 +129,12 @@ func TestFailUnattemptedRacesTheSender(t *testing.T) {
 	}
 	for i, p := range got {
 		switch {
-		case swept[i] == nil && errors.Is(begun[i], store.ErrConflict):
-			if p.Status != store.MessageFailed || p.SendAttempt != 0 || p.Error == nil || p.Error.Reason != store.ReasonEnqueueFailed {
+		case swept[i] == nil && errors.Is(begun[i], domain.ErrConflict):
+			if p.Status != domain.MessageFailed || p.SendAttempt != 0 || p.Error == nil || p.Error.Reason != domain.ReasonEnqueueFailed {
 				t.Errorf("part %d: swept, but %+v", i, p)
 			}
-		case begun[i] == nil && errors.Is(swept[i], store.ErrConflict):
-			if p.Status != store.MessageQueued || p.SendAttempt != 1 || !p.SendPending || p.Error != nil {
+		case begun[i] == nil && errors.Is(swept[i], domain.ErrConflict):
+			if p.Status != domain.MessageQueued || p.SendAttempt != 1 || !p.SendPending || p.Error != nil {
 				t.Errorf("part %d: attempted, but %+v", i, p)
 			}
 		default:

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/store"
 )
@@ -26,8 +27,8 @@ const pageSize = 100
 
 // Store is what the sweeper needs from the table (implemented by *store.Store).
 type Store interface {
-	UnattemptedParts(ctx context.Context, shard string, beforeMS int64, limit int32) ([]store.OutgoingPart, error)
-	FailUnattempted(ctx context.Context, conversationID, messageSK string, e store.SendError) error
+	UnattemptedParts(ctx context.Context, shard string, beforeMS int64, limit int32) ([]domain.OutgoingPart, error)
+	FailUnattempted(ctx context.Context, conversationID, messageSK string, e domain.SendError) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -63,9 +64,9 @@ func (s *Sweeper) WithClock(now func() time.Time) *Sweeper {
 }
 
 // EnqueueFailedError is the error a swept part shows.
-func EnqueueFailedError(after time.Duration) store.SendError {
-	return store.SendError{
-		Reason:  store.ReasonEnqueueFailed,
+func EnqueueFailedError(after time.Duration) domain.SendError {
+	return domain.SendError{
+		Reason:  domain.ReasonEnqueueFailed,
 		Message: fmt.Sprintf("not sent: the reply was stored but could not be queued for sending, and was not retried within %s", after),
 	}
 }
@@ -77,7 +78,7 @@ func (s *Sweeper) Run(ctx context.Context, _ any) (Summary, error) {
 	e := EnqueueFailedError(s.after)
 	var sum Summary
 	var errs []error
-	for _, shard := range store.UnattemptedShards {
+	for _, shard := range domain.UnattemptedShards {
 		if err := s.sweepShard(ctx, shard, before, e, &sum); err != nil {
 			errs = append(errs, err)
 		}
@@ -95,7 +96,7 @@ func (s *Sweeper) Run(ctx context.Context, _ any) (Summary, error) {
 
 // sweepShard fails the shard's due parts, page by page. The index is eventually consistent: a
 // page that fails nothing (only parts already handled) ends the shard until the next run.
-func (s *Sweeper) sweepShard(ctx context.Context, shard string, before int64, e store.SendError, sum *Summary) error {
+func (s *Sweeper) sweepShard(ctx context.Context, shard string, before int64, e domain.SendError, sum *Summary) error {
 	for {
 		parts, err := s.store.UnattemptedParts(ctx, shard, before, pageSize)
 		if err != nil {
@@ -105,7 +106,7 @@ func (s *Sweeper) sweepShard(ctx context.Context, shard string, before int64, e 
 		for _, p := range parts {
 			err := s.store.FailUnattempted(ctx, p.ConversationID, p.SK(), e)
 			switch {
-			case errors.Is(err, store.ErrConflict):
+			case errors.Is(err, domain.ErrConflict):
 				sum.Conflicts++
 			case err != nil:
 				return err

@@ -10,22 +10,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // fakeStore holds never-attempted parts per shard; FailUnattempted removes a part, unless it
 // is listed in conflicts (the sender began it) or the shard is broken.
 type fakeStore struct {
 	mu        sync.Mutex
-	parts     map[string][]store.OutgoingPart
+	parts     map[string][]domain.OutgoingPart
 	conflicts map[string]bool // message ids
 	broken    string          // a shard whose Query fails
 	queries   map[string]int
 	before    int64
-	failed    []store.SendError
+	failed    []domain.SendError
 }
 
-func (f *fakeStore) UnattemptedParts(_ context.Context, shard string, beforeMS int64, limit int32) ([]store.OutgoingPart, error) {
+func (f *fakeStore) UnattemptedParts(_ context.Context, shard string, beforeMS int64, limit int32) ([]domain.OutgoingPart, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries[shard]++
@@ -33,7 +33,7 @@ func (f *fakeStore) UnattemptedParts(_ context.Context, shard string, beforeMS i
 	if shard == f.broken {
 		return nil, errors.New("query: throttled")
 	}
-	var out []store.OutgoingPart
+	var out []domain.OutgoingPart
 	for _, p := range f.parts[shard] {
 		if p.TimestampMS < beforeMS && len(out) < int(limit) {
 			out = append(out, p)
@@ -42,7 +42,7 @@ func (f *fakeStore) UnattemptedParts(_ context.Context, shard string, beforeMS i
 	return out, nil
 }
 
-func (f *fakeStore) FailUnattempted(_ context.Context, conversationID, messageSK string, e store.SendError) error {
+func (f *fakeStore) FailUnattempted(_ context.Context, conversationID, messageSK string, e domain.SendError) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	shard := conversationID[:1]
@@ -51,19 +51,19 @@ func (f *fakeStore) FailUnattempted(_ context.Context, conversationID, messageSK
 			continue
 		}
 		if f.conflicts[p.ID] {
-			return fmt.Errorf("fail %s: %w", messageSK, store.ErrConflict)
+			return fmt.Errorf("fail %s: %w", messageSK, domain.ErrConflict)
 		}
 		f.parts[shard] = append(f.parts[shard][:i:i], f.parts[shard][i+1:]...)
 		f.failed = append(f.failed, e)
 		return nil
 	}
-	return fmt.Errorf("fail %s: %w", messageSK, store.ErrConflict)
+	return fmt.Errorf("fail %s: %w", messageSK, domain.ErrConflict)
 }
 
-func part(conv string, i int, createdMS int64) store.OutgoingPart {
-	p := store.OutgoingPart{Message: store.Message{ID: fmt.Sprintf("%s-%d", conv, i), ConversationID: conv, TimestampMS: createdMS,
-		Status: store.MessageQueued}, RequestID: "r", Part: 0}
-	p.StoredSK = store.OutgoingSK(createdMS, fmt.Sprintf("r%d", i), 0)
+func part(conv string, i int, createdMS int64) domain.OutgoingPart {
+	p := domain.OutgoingPart{Message: domain.Message{ID: fmt.Sprintf("%s-%d", conv, i), ConversationID: conv, TimestampMS: createdMS,
+		Status: domain.MessageQueued}, RequestID: "r", Part: 0}
+	p.StoredSK = domain.OutgoingSK(createdMS, fmt.Sprintf("r%d", i), 0)
 	return p
 }
 
@@ -71,11 +71,11 @@ func TestRunPagesAndCounts(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	old := now.Add(-2 * time.Hour).UnixMilli()
-	f := &fakeStore{parts: map[string][]store.OutgoingPart{}, conflicts: map[string]bool{}, queries: map[string]int{}}
+	f := &fakeStore{parts: map[string][]domain.OutgoingPart{}, conflicts: map[string]bool{}, queries: map[string]int{}}
 	for i := range 2*pageSize + 5 { // three pages in shard a
 		f.parts["a"] = append(f.parts["a"], part("a00000000000000000000001", i, old+int64(i)))
 	}
-	f.parts["3"] = []store.OutgoingPart{part("300000000000000000000002", 0, old), part("300000000000000000000002", 1, now.UnixMilli())}
+	f.parts["3"] = []domain.OutgoingPart{part("300000000000000000000002", 0, old), part("300000000000000000000002", 1, now.UnixMilli())}
 	f.conflicts["a00000000000000000000001-7"] = true
 	sum, err := New(time.Hour, f, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).WithClock(func() time.Time { return now }).Run(context.Background(), nil)
 	if err != nil {
@@ -90,11 +90,11 @@ func TestRunPagesAndCounts(t *testing.T) {
 	if len(f.parts["3"]) != 1 || f.parts["3"][0].TimestampMS != now.UnixMilli() {
 		t.Errorf("young part swept: %+v", f.parts["3"])
 	}
-	if len(f.queries) != len(store.UnattemptedShards) {
+	if len(f.queries) != len(domain.UnattemptedShards) {
 		t.Errorf("%d shards queried", len(f.queries))
 	}
 	for _, e := range f.failed {
-		if e.Reason != store.ReasonEnqueueFailed || e.Code != 0 || e.Message == "" {
+		if e.Reason != domain.ReasonEnqueueFailed || e.Code != 0 || e.Message == "" {
 			t.Fatalf("error %+v", e)
 		}
 	}
@@ -103,7 +103,7 @@ func TestRunPagesAndCounts(t *testing.T) {
 func TestRunStopsOnAPageOfConflicts(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	f := &fakeStore{parts: map[string][]store.OutgoingPart{}, conflicts: map[string]bool{}, queries: map[string]int{}}
+	f := &fakeStore{parts: map[string][]domain.OutgoingPart{}, conflicts: map[string]bool{}, queries: map[string]int{}}
 	for i := range pageSize { // a full page the index still lists, all begun by the sender
 		p := part("b00000000000000000000003", i, now.Add(-2*time.Hour).UnixMilli())
 		f.parts["b"] = append(f.parts["b"], p)
@@ -118,8 +118,8 @@ func TestRunStopsOnAPageOfConflicts(t *testing.T) {
 func TestRunReportsAShardErrorAndSweepsTheOthers(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	f := &fakeStore{parts: map[string][]store.OutgoingPart{}, conflicts: map[string]bool{}, queries: map[string]int{}, broken: "0"}
-	f.parts["f"] = []store.OutgoingPart{part("f00000000000000000000004", 0, now.Add(-2*time.Hour).UnixMilli())}
+	f := &fakeStore{parts: map[string][]domain.OutgoingPart{}, conflicts: map[string]bool{}, queries: map[string]int{}, broken: "0"}
+	f.parts["f"] = []domain.OutgoingPart{part("f00000000000000000000004", 0, now.Add(-2*time.Hour).UnixMilli())}
 	sum, err := New(time.Hour, f, slog.New(slog.NewTextHandler(io.Discard, nil)), nil).Run(context.Background(), nil)
 	if err == nil || sum.Failed != 1 {
 		t.Errorf("summary %+v, error %v: want the shard error and the other shard swept", sum, err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iginbox/iginbox/shared/store"
+	"github.com/iginbox/iginbox/shared/domain"
 )
 
 // Channel is a channel as the API shows it. The access token is never part of it.
@@ -38,7 +38,7 @@ type Channel struct {
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // NewChannel renders a channel.
-func NewChannel(ch store.Channel) Channel {
+func NewChannel(ch domain.Channel) Channel {
 	out := Channel{
 		ID: ch.ID, Username: ch.Username, Name: ch.Name,
 		TokenExpiresAt:           rfc3339(ch.TokenExpiresAt),
@@ -51,7 +51,7 @@ func NewChannel(ch store.Channel) Channel {
 		Status:                   "connected",
 	}
 	if ch.Disconnected() {
-		out.Status = store.ChannelDisconnected
+		out.Status = domain.ChannelDisconnected
 		if !ch.DisconnectedAt.IsZero() {
 			d := rfc3339(ch.DisconnectedAt)
 			out.DisconnectedAt = &d
@@ -90,8 +90,8 @@ type Conversation struct {
 	UnreadCount    *int         `json:"unread_count,omitempty"`
 	ReadAt         *string      `json:"read_at,omitempty"`
 	// StatusChangedBy and StatusChangedAt say who last resolved or reopened it, and when.
-	StatusChangedBy *store.Actor `json:"status_changed_by,omitempty"`
-	StatusChangedAt *string      `json:"status_changed_at,omitempty"`
+	StatusChangedBy *domain.Actor `json:"status_changed_by,omitempty"`
+	StatusChangedAt *string       `json:"status_changed_at,omitempty"`
 }
 
 // LastMessage previews a conversation's newest message: its text (a postback's title) and
@@ -107,7 +107,7 @@ type LastMessage struct {
 }
 
 // WithSummary adds the last message and the unread count (store.SummarizeConversation).
-func (c Conversation) WithSummary(sum store.ConversationSummary) Conversation {
+func (c Conversation) WithSummary(sum domain.ConversationSummary) Conversation {
 	n := sum.Unread
 	c.UnreadCount = &n
 	if m := sum.Last; m != nil {
@@ -214,7 +214,7 @@ type Message struct {
 	Timestamp   string          `json:"timestamp"`
 	// SentBy is the agent key that sent an outgoing reply (absent on echoes of messages sent
 	// from the Instagram app).
-	SentBy *store.Actor `json:"sent_by,omitempty"`
+	SentBy *domain.Actor `json:"sent_by,omitempty"`
 }
 
 // MetaTime renders a Meta millisecond timestamp as RFC 3339 UTC with milliseconds.
@@ -223,7 +223,7 @@ func MetaTime(ms int64) string {
 }
 
 // NewConversation renders a conversation with its contact.
-func NewConversation(c store.Conversation, contact store.Contact) Conversation {
+func NewConversation(c domain.Conversation, contact domain.Contact) Conversation {
 	out := Conversation{
 		ID: c.ID, ChannelID: c.ChannelID, Status: c.Status,
 		Contact:        Contact{IGSID: c.ContactIGSID, Name: contact.Name, Username: contact.Username, Unknown: contact.Unknown},
@@ -247,7 +247,7 @@ func NewConversation(c store.Conversation, contact store.Contact) Conversation {
 
 // NewMessage renders a message. readWatermarkMS is the contact's read position: a sent
 // outgoing message at or before it reads "read" (a failed one stays failed).
-func NewMessage(m store.Message, readWatermarkMS int64) Message {
+func NewMessage(m domain.Message, readWatermarkMS int64) Message {
 	out := Message{
 		ID: m.ID, Kind: m.Kind, MID: m.MID, Direction: m.Direction, Echo: m.Echo, Text: m.Text,
 		Attachments: make([]Attachment, 0, len(m.Attachments)),
@@ -284,15 +284,15 @@ func NewMessage(m store.Message, readWatermarkMS int64) Message {
 	if e := m.Error; e != nil {
 		out.Error = &MessageError{Code: e.Code, Subcode: e.Subcode, Message: e.Message, Reason: e.Reason}
 	}
-	if m.Direction == store.DirectionOutgoing && m.Status == store.MessageSent && m.TimestampMS <= readWatermarkMS {
-		out.Status = store.MessageRead
+	if m.Direction == domain.DirectionOutgoing && m.Status == domain.MessageSent && m.TimestampMS <= readWatermarkMS {
+		out.Status = domain.MessageRead
 	}
 	return out
 }
 
 // referralJSON is a referral as Meta sent it (every field), or its known fields when the raw
 // object is not kept; nil when there is none.
-func referralJSON(r *store.Referral) json.RawMessage {
+func referralJSON(r *domain.Referral) json.RawMessage {
 	if r == nil {
 		return nil
 	}

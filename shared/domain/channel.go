@@ -1,4 +1,4 @@
-package store
+package domain
 
 import (
 	"log/slog"
@@ -55,3 +55,26 @@ func (c Channel) LogValue() slog.Value {
 		slog.String("access_token", "[redacted]"),
 	)
 }
+
+// ReadStats reports what a query consumed.
+type ReadStats struct {
+	// ItemsRead is the number of items DynamoDB evaluated (ScannedCount, before filters).
+	ItemsRead int
+	// ReadCapacityUnits is the consumed capacity DynamoDB reported (0 when it reports none).
+	ReadCapacityUnits float64
+	// Pages is the number of Query calls.
+	Pages int
+}
+
+// Channel statuses (attribute `status`; absent = connected).
+const (
+	ChannelConnected    = ""
+	ChannelDisconnected = "disconnected"
+)
+
+// Reasons of a disconnect (attribute `disconnect_reason`).
+const (
+	DisconnectDeauthorized = "deauthorized" // Meta's deauthorize callback
+	DisconnectAPI          = "api"          // DELETE /api/channels/{id}
+	DisconnectDataDeletion = "data_deletion"
+)

@@ -1,0 +1,61 @@
+package domain
+
+import "time"
+
+// ConversationQuery selects conversations, newest activity first.
+type ConversationQuery struct {
+	ChannelID string // empty: every channel
+	Status    string // empty: every status
+	Limit     int
+	After     string // position returned as ConversationPage.Next
+}
+
+// ConversationPage is one page of conversations.
+type ConversationPage struct {
+	Conversations []Conversation
+	Next          string // empty on the last page
+}
+
+// Conversation statuses.
+const (
+	StatusOpen     = "open"
+	StatusResolved = "resolved"
+)
+
+// Conversation is a thread between a channel and a contact.
+type Conversation struct {
+	ID             string `dynamodbav:"id"`
+	ChannelID      string `dynamodbav:"channel_id"`
+	ContactIGSID   string `dynamodbav:"contact_igsid"`
+	Status         string `dynamodbav:"status"`
+	Seq            int    `dynamodbav:"seq"`
+	LastActivityMS int64  `dynamodbav:"last_activity_ms"`
+	LastIncomingMS int64  `dynamodbav:"last_incoming_ms,omitempty"`
+	// ReadMS is the business's read mark (Meta ms): messages up to it were seen by an agent
+	// (POST /api/conversations/{id}/read). It only moves forward.
+	ReadMS    int64     `dynamodbav:"read_ms,omitempty"`
+	Referral  *Referral `dynamodbav:"referral,omitempty"`
+	CreatedAt time.Time `dynamodbav:"created_at"`
+	// StatusBy and StatusAt record who last resolved or reopened it, and when.
+	StatusBy *Actor    `dynamodbav:"status_by,omitempty"`
+	StatusAt time.Time `dynamodbav:"status_at,omitempty"`
+}
+
+// ConversationChange updates an existing conversation; zero fields are left unchanged.
+type ConversationChange struct {
+	ID             string
+	Status         string
+	LastActivityMS int64
+	LastIncomingMS int64
+	Referral       *Referral
+}
+
+// ConversationSummary is what an inbox list shows of a conversation besides its fields.
+type ConversationSummary struct {
+	// Last is the conversation's newest message (Meta time, then mid; a queued reply counts),
+	// nil when it has none.
+	Last *Message
+	// Unread counts the incoming messages (not unsent, not referral entries) after the
+	// business's read mark.
+	Unread int
+}

@@ -1,0 +1,35 @@
+package domain
+
+import "errors"
+
+// ErrInvalidCursor: a paging position that this store did not produce.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
+// ErrConversationOpen: another conversation with the same contact is open.
+var ErrConversationOpen = errors.New("another conversation with this contact is open")
+
+// AppendRefused is an AppendToOpenConversation that lost a condition on the per-mid record
+// or the contact, with what DynamoDB returned about them (consistent as of the refusal). It
+// wraps ErrConflict.
+type AppendRefused struct {
+	// MIDKnown: MID is the per-mid record as stored (its zero value with ChannelID and MID
+	// set when none exists).
+	MIDKnown bool
+	MID      MIDRecord
+	// ContactKnown: Contact is the contact as stored (it refused the message).
+	ContactKnown bool
+	Contact      Contact
+}
+
+func (e *AppendRefused) Error() string { return "append refused by its conditions" }
+
+// Unwrap makes a refusal an ErrConflict.
+func (e *AppendRefused) Unwrap() error { return ErrConflict }
+
+// Sentinel errors callers branch on (with errors.Is, at the edge).
+var (
+	// ErrNotFound: the item does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write lost against a concurrent or earlier write.
+	ErrConflict = errors.New("conflict")
+)
