@@ -63,6 +63,6 @@ func setup(ctx context.Context, log *slog.Logger) (*publisher.Handler, error) {
 	}
 	st := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	bus := publisher.NewBus(eventbridge.NewFromConfig(awsCfg), cfg.EventBusName)
-	return publisher.NewHandler(publisher.NewTranslator(st), bus, log,
+	return publisher.NewHandler(publisher.NewTranslator(st, store.StreamItems{}), bus, log,
 		publisher.WithMetrics(metrics.NewWriter(os.Stdout, cfg.Stage, "publisher"))), nil
 }

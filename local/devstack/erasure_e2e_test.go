@@ -216,7 +216,7 @@ func (s *stack) purgeLarge(t *testing.T, ctx context.Context, db *dynamodb.Clien
 		t.Fatal(err)
 	}
 	conv := inbox.ConversationID(acct, igsid, 1)
-	tx := st.NewTx()
+	tx := new(domain.Tx)
 	tx.CreateConversation(domain.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1,
 		LastActivityMS: now.UnixMilli(), LastIncomingMS: now.UnixMilli(), CreatedAt: now})
 	tx.PutContact(domain.Contact{ChannelID: acct, IGSID: igsid, Name: "Bulk \U0001F602", OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1})

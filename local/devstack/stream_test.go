@@ -53,7 +53,7 @@ func TestStreamPollerPoisonRecordToOnFailureQueue(t *testing.T) {
 	st := store.New(db, table)
 	pb := publisher.NewBus(bus.Client(t), "iginbox-test")
 	pb.Backoff = time.Millisecond
-	h := publisher.NewHandler(publisher.NewTranslator(st), pb, slog.New(slog.DiscardHandler))
+	h := publisher.NewHandler(publisher.NewTranslator(st, store.StreamItems{}), pb, slog.New(slog.DiscardHandler))
 
 	tmpl := testenv.Template(t)
 	f, err := tmpl.Function("PublisherFunction")
@@ -90,7 +90,7 @@ func TestStreamPollerPoisonRecordToOnFailureQueue(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	tx := st.NewTx()
+	tx := new(domain.Tx)
 	tx.CreateConversation(domain.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1767225600000, CreatedAt: time.Now()})
 	tx.PutMessage(domain.Message{ID: "aaaaaaaaaaaaaaaaaaaaaaaa", ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: "mid.1",
 		Direction: domain.DirectionIncoming, Text: "after the poison 😂", Status: domain.MessageReceived, TimestampMS: 1767225600000})

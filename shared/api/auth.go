@@ -15,7 +15,6 @@ import (
 
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/identity"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // SessionCookie is the name of the browser session cookie.
@@ -35,8 +34,6 @@ type IdentityStore interface {
 	GetSession(ctx context.Context, id string) (domain.Session, error)
 	DeleteSession(ctx context.Context, id string) error
 }
-
-var _ IdentityStore = (*store.Store)(nil)
 
 // IdentityConfig configures named keys and sessions.
 type IdentityConfig struct {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/iginbox/iginbox/shared/domain"
-	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
 )
 
@@ -32,8 +31,6 @@ type ConversationStore interface {
 	SummarizeConversation(ctx context.Context, c domain.Conversation) (domain.ConversationSummary, error)
 	MarkConversationRead(ctx context.Context, id string) (domain.Conversation, error)
 }
-
-var _ ConversationStore = (*store.Store)(nil)
 
 // The JSON shapes of conversations and messages live in shared/view, so that the events the
 // publisher puts on the bus carry exactly the objects this API returns. The names below are
@@ -268,7 +265,7 @@ func (h conversationRoutes) conversation(ctx context.Context, r *Request, id str
 func visibleConversation(ctx context.Context, st interface {
 	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
 }, r *Request, id string) (domain.Conversation, error) {
-	if !store.ValidConversationID(id) {
+	if !domain.ValidConversationID(id) {
 		return domain.Conversation{}, Errorf(http.StatusNotFound, "not_found", "no conversation %q", id)
 	}
 	c, err := st.GetConversation(ctx, id)

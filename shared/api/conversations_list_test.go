@@ -19,7 +19,7 @@ func TestListAllChannelsAtScale(t *testing.T) {
 	const n, channels = 1000, 40
 	base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC).UnixMilli()
 	for start := 0; start < n; start += 100 {
-		tx := w.st.NewTx()
+		tx := new(domain.Tx)
 		for i := start; i < min(start+100, n); i++ {
 			ch, igsid := fmt.Sprintf("178414%011d", i%channels), fmt.Sprintf("77%013d", i)
 			ms := base + int64((i*7919)%n)*1000 // every second of n, shuffled across channels

@@ -40,7 +40,7 @@ func (w *convWorld) seed(channel, igsid string, base int64, n int, status string
 	w.t.Helper()
 	ctx := context.Background()
 	id := fmt.Sprintf("%024x", base)
-	tx := w.st.NewTx()
+	tx := new(domain.Tx)
 	last := base + int64(n-1)
 	tx.CreateConversation(domain.Conversation{ID: id, ChannelID: channel, ContactIGSID: igsid, Status: status, Seq: 1, LastActivityMS: last, LastIncomingMS: last, CreatedAt: time.Unix(0, 0)})
 	contact := domain.Contact{ChannelID: channel, IGSID: igsid, Name: "Name " + igsid, Username: "u" + igsid, LastConversationID: id, ConversationSeq: 1, ConvLastActivityMS: last, ConvLastIncomingMS: last}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/erasure"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // DisconnectStore is what the disconnect and erasure routes need (*store.Store).
@@ -26,8 +25,6 @@ type Eraser interface {
 	StartPurge(ctx context.Context, accountID, source string) (string, error)
 	StartContactErasure(ctx context.Context, accountID, igsid string) error
 }
-
-var _ DisconnectStore = (*store.Store)(nil)
 
 // ErasureConfig configures the disconnect and erasure routes.
 type ErasureConfig struct {

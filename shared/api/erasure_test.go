@@ -89,7 +89,7 @@ func TestDisconnectAndEraseRoutes(t *testing.T) {
 	now := time.Now()
 	conv := domain.Conversation{ID: "0123456789abcdef01234567", ChannelID: acct, ContactIGSID: "5550001", Status: domain.StatusOpen,
 		Seq: 1, LastActivityMS: now.UnixMilli(), LastIncomingMS: now.UnixMilli(), CreatedAt: now}
-	tx := st.NewTx()
+	tx := new(domain.Tx)
 	tx.CreateConversation(conv)
 	tx.PutContact(domain.Contact{ChannelID: acct, IGSID: "5550001", LastConversationID: conv.ID, OpenConversationID: conv.ID,
 		ConversationSeq: 1, ConvLastIncomingMS: now.UnixMilli()})

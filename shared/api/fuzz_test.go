@@ -15,7 +15,6 @@ import (
 	"github.com/iginbox/iginbox/shared/api"
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 const fuzzToken = "api-token-for-fuzzing"
@@ -23,7 +22,6 @@ const fuzzToken = "api-token-for-fuzzing"
 // fuzzStore is an in-memory fake of every store interface the routes consume: one channel,
 // one open conversation with a contact who wrote a minute ago, no messages.
 type fuzzStore struct {
-	tx   *store.Store // only builds transactions (NewTx); never reaches DynamoDB
 	now  time.Time
 	conv domain.Conversation
 	cont domain.Contact
@@ -33,7 +31,6 @@ type fuzzStore struct {
 func newFuzzStore() *fuzzStore {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return &fuzzStore{
-		tx:   store.New(nil, "fuzz"),
 		now:  now,
 		conv: domain.Conversation{ID: "c1", ChannelID: "1", ContactIGSID: "2", Status: domain.StatusOpen, LastActivityMS: now.Add(-time.Minute).UnixMilli(), LastIncomingMS: now.Add(-time.Minute).UnixMilli(), CreatedAt: now},
 		cont: domain.Contact{ChannelID: "1", IGSID: "2", Name: "Ann", OpenConversationID: "c1", LastConversationID: "c1", ConvLastIncomingMS: now.Add(-time.Minute).UnixMilli(), Ver: 3},
@@ -119,9 +116,7 @@ func (f *fuzzStore) GetOutgoingParts(context.Context, string, []string) ([]domai
 	return nil, nil
 }
 
-func (f *fuzzStore) NewTx() *store.Tx { return f.tx.NewTx() }
-
-func (f *fuzzStore) Commit(context.Context, *store.Tx) error { return nil }
+func (f *fuzzStore) Commit(context.Context, *domain.Tx) error { return nil }
 
 type fuzzConnector struct{}
 

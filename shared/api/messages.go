@@ -18,7 +18,6 @@ import (
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/outbound"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Reply limits of Meta's Send API.
@@ -39,16 +38,13 @@ type ReplyStore interface {
 	CreateOutgoing(ctx context.Context, parts []domain.OutgoingPart, idem *domain.IdempotencyRecord) error
 	GetIdempotency(ctx context.Context, conversationID, keyHash string) (domain.IdempotencyRecord, error)
 	GetOutgoingParts(ctx context.Context, conversationID string, sks []string) ([]domain.OutgoingPart, error)
-	NewTx() *store.Tx
-	Commit(ctx context.Context, tx *store.Tx) error
+	Commit(ctx context.Context, tx *domain.Tx) error
 }
 
 // CommandPublisher enqueues send commands in the events FIFO queue (*queue.Publisher).
 type CommandPublisher interface {
 	Publish(ctx context.Context, envs []envelope.Envelope) error
 }
-
-var _ ReplyStore = (*store.Store)(nil)
 
 // ReplyConfig configures the reply route.
 type ReplyConfig struct {
@@ -253,7 +249,7 @@ func (h replyRoutes) enqueue(ctx context.Context, parts []domain.OutgoingPart) e
 // sender has started is left alone (the conditions fail).
 func (h replyRoutes) abandon(ctx context.Context, parts []domain.OutgoingPart) {
 	for _, p := range parts {
-		tx := h.st.NewTx()
+		tx := new(domain.Tx)
 		tx.MarkFailed(p.ConversationID, p.SK(), 0, domain.SendError{Message: "not sent: the reply could not be queued"})
 		if err := h.st.Commit(ctx, tx); err != nil {
 			h.log.WarnContext(ctx, "could not mark an unqueued part failed", "message_id", p.ID, "error", err.Error())

@@ -23,7 +23,6 @@ import (
 
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/erasure"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Routes of the callbacks.
@@ -45,8 +44,6 @@ type Store interface {
 type Purger interface {
 	StartPurge(ctx context.Context, accountID, source string) (string, error)
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Config configures the Handler.
 type Config struct {

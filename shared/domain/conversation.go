@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"regexp"
+	"time"
+)
 
 // ConversationQuery selects conversations, newest activity first.
 type ConversationQuery struct {
@@ -59,3 +62,8 @@ type ConversationSummary struct {
 	// business's read mark.
 	Unread int
 }
+
+var conversationIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+// ValidConversationID reports whether id has the shape of a conversation id (a HashID).
+func ValidConversationID(id string) bool { return conversationIDPattern.MatchString(id) }

@@ -20,7 +20,6 @@ import (
 	"github.com/iginbox/iginbox/shared/inbox"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/processor"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Store is what the jobs need from the table (*store.Store).
@@ -36,8 +35,6 @@ type Store interface {
 type Publisher interface {
 	Publish(ctx context.Context, envs []envelope.Envelope) error
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Defaults of Config.
 const (
@@ -118,7 +115,7 @@ func (s *Service) Handle(ctx context.Context, env envelope.Envelope) error {
 	if err != nil {
 		return err
 	}
-	ctx = store.WithMeterLabel(ctx, string(env.Kind))
+	ctx = metrics.WithLabel(ctx, string(env.Kind))
 	now := s.now()
 	budget := domain.Budget{Items: s.cfg.StepItems, Deadline: now.Add(s.cfg.StepTime)}
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-stepMargin).Before(budget.Deadline) {

@@ -253,7 +253,7 @@ func (w *world) seedA(t *testing.T) {
 		BodyHash: "bh", RequestID: "req1", MessageSKs: []string{part.StoredSK}, CreatedAt: now, TTL: now.Add(time.Hour).Unix()}); err != nil {
 		t.Fatal(err)
 	}
-	tx := w.st.NewTx()
+	tx := new(domain.Tx)
 	tx.PutPendingSend(domain.PendingSend{ChannelID: acctA, ContactIGSID: custX, ConversationID: conv, MessageSK: part.StoredSK,
 		MessageID: "p1", Attempt: 1, AttemptMS: now.UnixMilli(), Text: "queued reply"})
 	if err := w.st.Commit(ctx, tx); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // UnsubscribeStore is what the unsubscription needs from the table (*store.Store).
@@ -24,8 +23,6 @@ type UnsubscribeStore interface {
 type Meta interface {
 	Unsubscribe(ctx context.Context, token string) error
 }
-
-var _ UnsubscribeStore = (*store.Store)(nil)
 
 // NoTokenError is recorded when a disconnected channel has no token left to unsubscribe with.
 const NoTokenError = "not unsubscribed: no access token stored"

@@ -13,14 +13,12 @@ import (
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/inbox"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // countingStore is an in-memory fake of inbox.Store that answers a known contact with an open
 // conversation and no record of the mid, and counts the calls: what the domain asks of the
 // store per event, with no I/O in the way.
 type countingStore struct {
-	tx            *store.Store // builds transactions only (NewTx); never reaches DynamoDB
 	state         domain.EventState
 	loads, writes atomic.Int64
 	items         atomic.Int64
@@ -30,8 +28,7 @@ func (c *countingStore) LoadEventState(context.Context, string, string, string) 
 	c.loads.Add(1)
 	return c.state, nil
 }
-func (c *countingStore) NewTx() *store.Tx { return c.tx.NewTx() }
-func (c *countingStore) Commit(_ context.Context, tx *store.Tx) error {
+func (c *countingStore) Commit(_ context.Context, tx *domain.Tx) error {
 	c.writes.Add(1)
 	c.items.Add(int64(tx.Len()))
 	return nil
@@ -71,7 +68,7 @@ func (noProfiles) GetProfile(context.Context, string, string) (graph.Profile, er
 func BenchmarkDomainIncomingText(b *testing.B) {
 	now := time.Now()
 	conv := inbox.ConversationID(acct, "4200", 1)
-	cs := &countingStore{tx: store.New(nil, "bench"), state: domain.EventState{
+	cs := &countingStore{state: domain.EventState{
 		Channel:      domain.Channel{ID: acct, Username: "shop", AccessToken: testToken, TokenExpiresAt: now.Add(time.Hour)},
 		ChannelFound: true,
 		Contact: domain.Contact{ChannelID: acct, IGSID: "4200", Name: "Ann", ProfileStatus: domain.ProfileOK, ProfileFetchedAt: now,

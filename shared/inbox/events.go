@@ -9,7 +9,6 @@ import (
 
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/envelope"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // storeMessage stores an incoming message, an echo or a postback: once per mid, in the
@@ -59,7 +58,7 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 	if contact.Ver == 0 {
 		contact.CreatedAt = now
 	}
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	msg.ConversationID = s.place(tx, st.Channel, &contact, msg.TimestampMS, msg.Direction == domain.DirectionIncoming, nil, now)
 	msg.CreatedAt = now
 	rec := st.MID
@@ -139,7 +138,7 @@ func eraseContent(m *domain.Message) {
 //   - otherwise a new conversation.
 //
 // ref, when not nil, also becomes the conversation's referral.
-func (s *Service) place(tx *store.Tx, ch domain.Channel, c *domain.Contact, ts int64, incoming bool, ref *domain.Referral, now time.Time) string {
+func (s *Service) place(tx *domain.Tx, ch domain.Channel, c *domain.Contact, ts int64, incoming bool, ref *domain.Referral, now time.Time) string {
 	var (
 		id     string
 		reopen bool
@@ -197,7 +196,7 @@ func (s *Service) unsend(ctx context.Context, env envelope.Envelope, mid string)
 	}
 	rec.Deleted, rec.DeletedMS = true, env.Timestamp
 	rec.Edits, rec.EditedBy = nil, "" // the content goes, edits included
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	if rec.Stored() {
 		tx.EraseMessage(rec.ConversationID, rec.MessageSK)
 	} else if rec.TTL == 0 {
@@ -238,7 +237,7 @@ func (s *Service) edit(ctx context.Context, env envelope.Envelope, it item) (str
 		return outcomeUnchanged, nil
 	}
 	rec.Edits = edits
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	if rec.Stored() {
 		// Edits are rare (at most 5 per message): reading the message for its original text
 		// costs one more round trip only for them.
@@ -273,7 +272,7 @@ func (s *Service) eraseSettled(ctx context.Context, accountID, mid string) (stri
 	if !st.MID.Stored() {
 		return outcomeUnchanged, nil
 	}
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	tx.EraseMessage(st.MID.ConversationID, st.MID.MessageSK)
 	tx.PutMID(st.MID)
 	if err := s.store.Commit(ctx, tx); err != nil {
@@ -314,7 +313,7 @@ func (s *Service) react(ctx context.Context, env envelope.Envelope, it item) (st
 	}
 	reactions[reactor] = next
 	rec.Reactions = reactions
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	if rec.Stored() {
 		tx.SetMessageReactions(rec.ConversationID, rec.MessageSK, shownReactions(rec.Reactions))
 	} else if rec.TTL == 0 {
@@ -392,7 +391,7 @@ func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) 
 	if cur := c.Referral; cur == nil || cur.MS < ref.MS || (cur.MS == ref.MS && cur.Raw < ref.Raw) {
 		c.Referral, convRef = ref, ref
 	}
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	entry := domain.Message{
 		// The entry's mid attribute is its record's key, so that erasing the conversation
 		// reaches the record like any message's; the API does not show it.

@@ -154,7 +154,7 @@ func TestEcho(t *testing.T) {
 	}
 	own := domain.Message{ID: "own-record", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("own"),
 		Direction: domain.DirectionOutgoing, Text: "from api", Status: domain.MessageSent, TimestampMS: ms(2 * time.Second)}
-	tx := f.st.NewTx()
+	tx := new(domain.Tx)
 	tx.PutMessage(own)
 	rec := st.MID
 	rec.ConversationID, rec.MessageSK = conv.ID, own.SK()
@@ -273,7 +273,7 @@ func TestReadWatermark(t *testing.T) {
 	st, _ := f.st.LoadEventState(ctx, acct, c, mid("fail"))
 	failed := domain.Message{ID: "failed", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("fail"), Direction: domain.DirectionOutgoing,
 		Status: domain.MessageFailed, Error: &domain.SendError{Code: 10, Subcode: 2534022, Message: "outside window"}, TimestampMS: ms(6 * time.Second)}
-	tx := f.st.NewTx()
+	tx := new(domain.Tx)
 	tx.PutMessage(failed)
 	rec := st.MID
 	rec.ConversationID, rec.MessageSK = conv.ID, failed.SK()
@@ -649,7 +649,7 @@ func TestBusinessUnsend(t *testing.T) {
 		}
 		own := domain.Message{ID: "own-record", ConversationID: conv.ID, ChannelID: acct, ContactIGSID: c, MID: mid("own"),
 			Direction: domain.DirectionOutgoing, Text: "from api 👋", Status: domain.MessageSent, TimestampMS: ms(2 * time.Second)}
-		tx := f.st.NewTx()
+		tx := new(domain.Tx)
 		tx.PutMessage(own)
 		rec := st.MID
 		rec.ConversationID, rec.MessageSK = conv.ID, own.SK()

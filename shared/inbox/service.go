@@ -19,14 +19,12 @@ import (
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/processor"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Store is the conversation-state storage the service needs (*store.Store).
 type Store interface {
 	LoadEventState(ctx context.Context, accountID, igsid, mid string) (domain.EventState, error)
-	NewTx() *store.Tx
-	Commit(ctx context.Context, tx *store.Tx) error
+	Commit(ctx context.Context, tx *domain.Tx) error
 	AdvanceReadWatermark(ctx context.Context, accountID, igsid string, ts int64) error
 	GetMessage(ctx context.Context, conversationID, messageSK string) (domain.Message, error)
 	PutUnknownEvent(ctx context.Context, id string, e domain.UnknownEvent) error
@@ -52,8 +50,6 @@ type EchoReconciler interface {
 }
 
 var (
-	_ Store    = (*store.Store)(nil)
-	_ Channels = (*store.Store)(nil)
 	_ Profiles = (*graph.Client)(nil)
 )
 
@@ -182,7 +178,7 @@ func (s *Service) Handle(ctx context.Context, env envelope.Envelope) error {
 	if it.Message != nil && it.Message.IsDeleted {
 		label = "unsend"
 	}
-	ctx = store.WithMeterLabel(ctx, label)
+	ctx = metrics.WithLabel(ctx, label)
 	var (
 		outcome string
 		err     error

@@ -20,7 +20,6 @@ import (
 
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // CallbackPath is the route of the OAuth redirect.
@@ -354,5 +353,4 @@ func headerValue(h map[string]string, name string) string {
 
 var (
 	_ Graph = (*graph.Client)(nil)
-	_ Store = (*store.Store)(nil)
 )

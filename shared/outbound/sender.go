@@ -12,7 +12,6 @@ import (
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/processor"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Store is the storage the sender needs (*store.Store).
@@ -21,8 +20,7 @@ type Store interface {
 	LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (domain.SentState, error)
 	BeginAttempt(ctx context.Context, p domain.OutgoingPart, nowMS int64) error
 	PendingSends(ctx context.Context, accountID, igsid string) ([]domain.PendingSend, error)
-	NewTx() *store.Tx
-	Commit(ctx context.Context, tx *store.Tx) error
+	Commit(ctx context.Context, tx *domain.Tx) error
 }
 
 // Channels flags a channel whose token died (*store.Store).
@@ -41,8 +39,6 @@ type Publisher interface {
 }
 
 var (
-	_ Store     = (*store.Store)(nil)
-	_ Channels  = (*store.Store)(nil)
 	_ Messenger = (*graph.Client)(nil)
 )
 
@@ -145,7 +141,7 @@ func (s *Sender) Handle(ctx context.Context, env envelope.Envelope) error {
 	if err != nil {
 		return err
 	}
-	ctx = store.WithMeterLabel(ctx, string(env.Kind))
+	ctx = metrics.WithLabel(ctx, string(env.Kind))
 	var outcome string
 	for attempt := 1; ; attempt++ {
 		if env.Kind == envelope.KindSendCheck {
@@ -239,7 +235,7 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 			s.log.WarnContext(ctx, "send failed on the last delivery", "message_id", p.ID, "error", err.Error())
 			return s.fail(ctx, p, metaError(err))
 		}
-		tx := s.store.NewTx()
+		tx := new(domain.Tx)
 		tx.ReleaseAttempt(p.ConversationID, p.SK(), p.SendAttempt)
 		if cerr := s.store.Commit(ctx, tx); cerr != nil {
 			return "", fmt.Errorf("release attempt after %v: %w", err, cerr)
@@ -278,7 +274,7 @@ const sentAttempts = 4
 // reaction or unsend of this mid came first), or the contact moved (an API status change).
 func (s *Sender) sent(ctx context.Context, p domain.OutgoingPart, mid string, ts int64, st domain.SentState) (string, error) {
 	for i := 0; ; i++ {
-		tx := s.store.NewTx()
+		tx := new(domain.Tx)
 		sentSK := tx.MarkSent(p, p.SendAttempt, mid, ts)
 		rec := st.MID
 		rec.ConversationID, rec.MessageSK, rec.TTL = p.ConversationID, sentSK, 0
@@ -313,7 +309,7 @@ func (s *Sender) sent(ctx context.Context, p domain.OutgoingPart, mid string, ts
 // conversation is the contact's last one, the contact's mirror moves with it (a Put at the
 // version read, as the inbox writes it). last_incoming_ms is never touched; a resolved
 // conversation stays resolved.
-func moveActivity(tx *store.Tx, st domain.SentState, ts int64) {
+func moveActivity(tx *domain.Tx, st domain.SentState, ts int64) {
 	conv := st.Conversation
 	if !st.ConversationFound || ts <= conv.LastActivityMS {
 		return
@@ -328,7 +324,7 @@ func moveActivity(tx *store.Tx, st domain.SentState, ts int64) {
 
 // fail records a permanent failure of the part.
 func (s *Sender) fail(ctx context.Context, p domain.OutgoingPart, e domain.SendError) (string, error) {
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	tx.MarkFailed(p.ConversationID, p.SK(), p.SendAttempt, e)
 	tx.DeletePendingSend(p.ChannelID, p.ContactIGSID, p.SK(), p.SendAttempt) // a re-send that failed
 	if err := s.store.Commit(ctx, tx); err != nil {
@@ -351,7 +347,7 @@ func (s *Sender) unknown(ctx context.Context, env envelope.Envelope, p domain.Ou
 	} else {
 		ps.Text = p.Text
 	}
-	tx := s.store.NewTx()
+	tx := new(domain.Tx)
 	tx.PutPendingSend(ps)
 	if err := s.store.Commit(ctx, tx); err != nil {
 		return "", fmt.Errorf("mark pending send: %w", err)
@@ -390,7 +386,7 @@ func (s *Sender) check(ctx context.Context, env envelope.Envelope, cmd envelope.
 			// stop rather than re-send forever. A late echo is stored as an echo of its own.
 			return s.fail(ctx, p, domain.SendError{Message: fmt.Sprintf("not confirmed: %d attempts had an unknown outcome and no echo arrived", p.SendAttempt)})
 		}
-		tx := s.store.NewTx()
+		tx := new(domain.Tx)
 		tx.ReleaseAttempt(p.ConversationID, p.SK(), p.SendAttempt)
 		if err := s.store.Commit(ctx, tx); err != nil {
 			return "", fmt.Errorf("release attempt: %w", err)
@@ -428,14 +424,14 @@ func (s *Sender) ReconcileEcho(ctx context.Context, st domain.EventState, echo d
 		}
 		if !sst.PartFound || sst.Part.Status != domain.MessageQueued || sst.Part.SendAttempt != ps.Attempt {
 			// A stale marker (the part was settled or re-sent meanwhile): drop it, look further.
-			tx := s.store.NewTx()
+			tx := new(domain.Tx)
 			tx.DeletePendingSend(ps.ChannelID, ps.ContactIGSID, ps.MessageSK, ps.Attempt)
 			if err := s.store.Commit(ctx, tx); err != nil && !errors.Is(err, domain.ErrConflict) {
 				return false, fmt.Errorf("drop stale pending send: %w", err)
 			}
 			continue
 		}
-		tx := s.store.NewTx()
+		tx := new(domain.Tx)
 		sentSK := tx.MarkSent(sst.Part, ps.Attempt, echo.MID, echo.TimestampMS)
 		tx.DeletePendingSend(ps.ChannelID, ps.ContactIGSID, ps.MessageSK, ps.Attempt)
 		rec := st.MID

@@ -168,7 +168,7 @@ func (w *world) reply(conv, key string, body any) (int, map[string]any) {
 		ev.Headers["idempotency-key"] = key
 	}
 	ev.RequestContext.HTTP.Method = http.MethodPost
-	resp, err := w.api.HandleRequest(store.WithMeterLabel(context.Background(), "api"), ev)
+	resp, err := w.api.HandleRequest(metrics.WithLabel(context.Background(), "api"), ev)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func newWorld(t *testing.T) *world {
 	pb := publisher.NewBus(bus.Client(t), "iginbox-test")
 	pb.Backoff = time.Millisecond
 	w := &world{t: t, ctx: context.Background(), db: db, table: table, st: st, stream: testenv.Stream(t, db, table), bus: bus}
-	w.h = publisher.NewHandler(publisher.NewTranslator(st), pb, slog.New(slog.DiscardHandler))
+	w.h = publisher.NewHandler(publisher.NewTranslator(st, store.StreamItems{}), pb, slog.New(slog.DiscardHandler))
 	return w
 }
 
@@ -137,9 +137,9 @@ func str(m map[string]any, path ...string) string {
 	return s
 }
 
-func (w *world) commit(fill func(tx *store.Tx)) {
+func (w *world) commit(fill func(tx *domain.Tx)) {
 	w.t.Helper()
-	tx := w.st.NewTx()
+	tx := new(domain.Tx)
 	fill(tx)
 	if err := w.st.Commit(w.ctx, tx); err != nil {
 		w.t.Fatal(err)
@@ -163,7 +163,7 @@ func (w *world) firstMessage(mid, text string, ts int64) domain.Message {
 		ID: domain.HashID("msg", account, mid), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
 		MID: mid, Direction: domain.DirectionIncoming, Text: text, Status: domain.MessageReceived, TimestampMS: ts, CreatedAt: time.Now(),
 	}
-	w.commit(func(tx *store.Tx) {
+	w.commit(func(tx *domain.Tx) {
 		tx.PutContact(domain.Contact{ChannelID: account, IGSID: igsid, Name: "Ada", Username: "ada", ProfileStatus: domain.ProfileOK,
 			OpenConversationID: convID, LastConversationID: convID, ConversationSeq: 1, ConvLastActivityMS: ts, ConvLastIncomingMS: ts})
 		tx.CreateConversation(domain.Conversation{ID: convID, ChannelID: account, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1,
@@ -200,11 +200,11 @@ func TestInboundConversationEvents(t *testing.T) {
 	}
 
 	// A reaction, an edit (text change), an unsend: one event each, in that order.
-	w.commit(func(tx *store.Tx) {
+	w.commit(func(tx *domain.Tx) {
 		tx.SetMessageReactions(convID, m.SK(), []domain.MessageReaction{{By: igsid, Reaction: "love", Emoji: "❤️"}})
 	})
 	wantTypes(t, w.flush(), publisher.ReactionChanged)
-	w.commit(func(tx *store.Tx) {
+	w.commit(func(tx *domain.Tx) {
 		tx.SetMessageText(convID, m.SK(), "edited: نعم 👍", []domain.Edit{{Text: hostile, NumEdit: 0, MS: ts}})
 	})
 	evs = w.flush()
@@ -215,7 +215,7 @@ func TestInboundConversationEvents(t *testing.T) {
 	if e, _ := evs[0].Detail["message"].(map[string]any)["edits"].([]any); len(e) != 1 || e[0].(map[string]any)["text"] != hostile {
 		t.Fatalf("edits %v", evs[0].Detail["message"])
 	}
-	w.commit(func(tx *store.Tx) { tx.EraseMessage(convID, m.SK()) })
+	w.commit(func(tx *domain.Tx) { tx.EraseMessage(convID, m.SK()) })
 	evs = w.flush()
 	wantTypes(t, evs, publisher.MessageDeleted)
 	if str(evs[0].Detail, "message", "text") != "" {
@@ -237,7 +237,7 @@ func TestInboundConversationEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Name = "Ada ‮Lovelace"
-	w.commit(func(tx *store.Tx) { tx.PutContact(c) })
+	w.commit(func(tx *domain.Tx) { tx.PutContact(c) })
 	evs = w.flush()
 	wantTypes(t, evs, publisher.ContactUpdated)
 	if str(evs[0].Detail, "contact", "name") != c.Name {
@@ -246,7 +246,7 @@ func TestInboundConversationEvents(t *testing.T) {
 	// A write that changes nothing the API shows publishes nothing.
 	c.Ver++
 	c.ProfileFetchedAt = time.Now()
-	w.commit(func(tx *store.Tx) { tx.PutContact(c) })
+	w.commit(func(tx *domain.Tx) { tx.PutContact(c) })
 	wantTypes(t, w.flush())
 }
 
@@ -270,7 +270,7 @@ func (w *world) send(p domain.OutgoingPart, mid string, ts int64) {
 	if err := w.st.BeginAttempt(w.ctx, p, ts); err != nil {
 		w.t.Fatal(err)
 	}
-	w.commit(func(tx *store.Tx) { tx.MarkSent(p, 1, mid, ts) })
+	w.commit(func(tx *domain.Tx) { tx.MarkSent(p, 1, mid, ts) })
 }
 
 func (w *world) read(ts int64) {
@@ -353,7 +353,7 @@ func TestFailedReplyCarriesMetaError(t *testing.T) {
 	w.flush()
 	p := w.reply("too late", time.UnixMilli(1767225601000))
 	w.flush()
-	w.commit(func(tx *store.Tx) {
+	w.commit(func(tx *domain.Tx) {
 		tx.MarkFailed(convID, p.SK(), 0, domain.SendError{Code: 10, Subcode: 2534022, Message: "This message is sent outside of allowed window."})
 	})
 	evs := w.flush()
@@ -443,7 +443,7 @@ func TestNonDomainItemsPublishNothing(t *testing.T) {
 	if err := w.st.UseOAuthState(w.ctx, "nonce1", time.Now().Add(time.Hour), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	w.commit(func(tx *store.Tx) {
+	w.commit(func(tx *domain.Tx) {
 		tx.PutMID(domain.MIDRecord{ChannelID: account, MID: "mid.x", Deleted: true, DeletedMS: 1})
 	})
 	if err := w.st.PutUnknownEvent(w.ctx, "k1", domain.UnknownEvent{ChannelID: account, Key: "k", TimestampMS: 1, Raw: "{}"}); err != nil {
@@ -515,7 +515,7 @@ func TestFailedEntriesAreRetried(t *testing.T) {
 	w := newWorld(t)
 	w.connect()
 	for i := range 12 {
-		w.commit(func(tx *store.Tx) {
+		w.commit(func(tx *domain.Tx) {
 			tx.PutMessage(domain.Message{ID: domain.HashID("m", strconv.Itoa(i)), ConversationID: convID, ChannelID: account, ContactIGSID: igsid,
 				MID: "mid." + strconv.Itoa(i), Direction: domain.DirectionIncoming, Text: "n" + strconv.Itoa(i), Status: domain.MessageReceived,
 				TimestampMS: 1767225600000 + int64(i)})

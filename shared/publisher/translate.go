@@ -12,27 +12,25 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/domain"
-	"github.com/iginbox/iginbox/shared/store"
 	"github.com/iginbox/iginbox/shared/view"
 )
 
-// Reader is what translating needs to read beyond the record itself (implemented by
-// *store.Store): the contact of a conversation or reply (its name for conversation events,
+// Reader is what translating needs to read beyond the record itself (implemented by the
+// store): the contact of a conversation or reply (its name for conversation events,
 // its read position for the status of a sent reply), and the replies a read receipt covers.
 type Reader interface {
 	GetContact(ctx context.Context, accountID, igsid string) (domain.Contact, error)
 	MessagesBetween(ctx context.Context, conversationID string, afterMS, untilMS int64) ([]domain.Message, error)
 }
 
-var _ Reader = (*store.Store)(nil)
-
 // Translator turns stream records into domain events.
 type Translator struct {
-	r Reader
+	r     Reader
+	items Items
 }
 
-// NewTranslator returns a Translator reading with r.
-func NewTranslator(r Reader) *Translator { return &Translator{r: r} }
+// NewTranslator returns a Translator reading with r and decoding items with items.
+func NewTranslator(r Reader, items Items) *Translator { return &Translator{r: r, items: items} }
 
 // change is one stream record decoded.
 type change struct {
@@ -53,27 +51,22 @@ func (t *Translator) Translate(ctx context.Context, rec events.DynamoDBEventReco
 	if pk.DataType() != events.DataTypeString || sk.DataType() != events.DataTypeString {
 		return nil, fmt.Errorf("record %s: keys pk/sk are not strings", rec.EventID)
 	}
-	kind := store.KindOf(pk.String(), sk.String())
-	if kind == store.ItemOther {
+	kind := t.items.Kind(pk.String(), sk.String())
+	if kind == domain.ItemOther {
 		return nil, nil
 	}
-	c := change{op: rec.EventName, recordID: rec.EventID, at: rec.Change.ApproximateCreationDateTime.UTC()}
-	var err error
-	if c.oldImg, err = toImage(rec.Change.OldImage); err != nil {
-		return nil, fmt.Errorf("record %s: old image: %w", rec.EventID, err)
-	}
-	if c.newImg, err = toImage(rec.Change.NewImage); err != nil {
-		return nil, fmt.Errorf("record %s: new image: %w", rec.EventID, err)
-	}
+	c := change{op: rec.EventName, recordID: rec.EventID, at: rec.Change.ApproximateCreationDateTime.UTC(),
+		oldImg: image{raw: rec.Change.OldImage, items: t.items}, newImg: image{raw: rec.Change.NewImage, items: t.items}}
 	var evs []Event
+	var err error
 	switch kind {
-	case store.ItemMessage:
+	case domain.ItemMessage:
 		evs, err = t.message(ctx, c)
-	case store.ItemContact:
+	case domain.ItemContact:
 		evs, err = t.contact(ctx, c)
-	case store.ItemConversation:
+	case domain.ItemConversation:
 		evs, err = t.conversation(ctx, c)
-	case store.ItemChannel:
+	case domain.ItemChannel:
 		evs, err = t.channel(c)
 	}
 	if err != nil {
@@ -122,7 +115,7 @@ func (t *Translator) message(ctx context.Context, c change) ([]Event, error) {
 		return nil, fmt.Errorf("decode message: %w", err)
 	}
 	var old *domain.Message
-	if c.op == "MODIFY" && c.oldImg != nil {
+	if c.op == "MODIFY" && c.oldImg.present() {
 		old = &domain.Message{}
 		if err := c.oldImg.decode(old); err != nil {
 			return nil, fmt.Errorf("decode old message: %w", err)
@@ -158,7 +151,7 @@ func (t *Translator) message(ctx context.Context, c change) ([]Event, error) {
 		}
 		evs = append(evs, st...)
 	}
-	if m.Text != old.Text && !m.Deleted || c.newImg.listLen("edits") > c.oldImg.listLen("edits") {
+	if m.Text != old.Text && !m.Deleted || len(m.Edits) > len(old.Edits) {
 		msgEvent(MessageEdited, 0)
 	}
 	if !reflect.DeepEqual(view.NewMessage(*old, 0).Reactions, view.NewMessage(m, 0).Reactions) && !m.Deleted {
@@ -216,7 +209,7 @@ func (t *Translator) contact(ctx context.Context, c change) ([]Event, error) {
 	if err := c.newImg.decode(&n); err != nil {
 		return nil, fmt.Errorf("decode contact: %w", err)
 	}
-	if c.oldImg != nil {
+	if c.oldImg.present() {
 		if err := c.oldImg.decode(&o); err != nil {
 			return nil, fmt.Errorf("decode old contact: %w", err)
 		}
@@ -276,7 +269,7 @@ func (t *Translator) conversation(ctx context.Context, c change) ([]Event, error
 	if err := c.newImg.decode(&n); err != nil {
 		return nil, fmt.Errorf("decode conversation: %w", err)
 	}
-	if c.oldImg != nil {
+	if c.oldImg.present() {
 		if err := c.oldImg.decode(&o); err != nil {
 			return nil, fmt.Errorf("decode old conversation: %w", err)
 		}
@@ -317,7 +310,7 @@ func (t *Translator) channel(c change) ([]Event, error) {
 	if err := img.decode(&n); err != nil {
 		return nil, fmt.Errorf("decode channel: %w", err)
 	}
-	if c.oldImg != nil {
+	if c.oldImg.present() {
 		if err := c.oldImg.decode(&o); err != nil {
 			return nil, fmt.Errorf("decode old channel: %w", err)
 		}

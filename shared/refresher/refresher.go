@@ -15,7 +15,6 @@ import (
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/metrics"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // Defaults of Config.
@@ -48,7 +47,6 @@ type Graph interface {
 }
 
 var (
-	_ Store = (*store.Store)(nil)
 	_ Graph = (*graph.Client)(nil)
 )
 

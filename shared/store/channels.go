@@ -79,10 +79,10 @@ func (s *Store) ConnectChannel(ctx context.Context, ch domain.Channel, now time.
 	if err != nil {
 		return false, fmt.Errorf("connect channel %s: marshal: %w", ch.ID, err)
 	}
-	tx := s.NewTx()
+	tx := s.newTxn()
 	tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
 	tx.putToken(ch.ID, ch.AccessToken, now)
-	err = s.Commit(ctx, tx)
+	err = s.commit(ctx, tx)
 	if err == nil {
 		return true, nil
 	}
@@ -111,10 +111,10 @@ func (s *Store) ConnectChannel(ctx context.Context, ch domain.Channel, now time.
 		Remove(expression.Name("unsubscribed_at")).
 		Remove(expression.Name("unsubscribe_error")).
 		Remove(expression.Name("access_token")) // left by versions that kept it here
-	tx = s.NewTx()
+	tx = s.newTxn()
 	tx.update(channelKey(ch.ID), upd, expression.AttributeExists(expression.Name("pk")))
 	tx.putToken(ch.ID, ch.AccessToken, now)
-	if err := s.Commit(ctx, tx); err != nil {
+	if err := s.commit(ctx, tx); err != nil {
 		if errors.Is(err, domain.ErrConflict) {
 			return false, fmt.Errorf("connect channel %s: deleted meanwhile: %w", ch.ID, domain.ErrConflict)
 		}
@@ -216,10 +216,10 @@ func (s *Store) FlagReauth(ctx context.Context, accountID, reason string, at tim
 // FlagReauthIfToken is FlagReauth conditional on the channel still holding token: a re-connect
 // that stored a new token meanwhile (or a disconnect) wins (ErrConflict).
 func (s *Store) FlagReauthIfToken(ctx context.Context, accountID, token, reason string, at time.Time) error {
-	tx := s.NewTx()
+	tx := s.newTxn()
 	tx.delete(tokenKey(accountID), expression.Name("access_token").Equal(expression.Value(token))) // the dead token
 	tx.update(channelKey(accountID), flagUpdate(reason, at), expression.AttributeExists(expression.Name("pk")))
-	if err := s.Commit(ctx, tx); err != nil {
+	if err := s.commit(ctx, tx); err != nil {
 		return fmt.Errorf("flag reauth %s: %w", accountID, err)
 	}
 	return nil
@@ -245,12 +245,12 @@ func (s *Store) UpdateToken(ctx context.Context, accountID, oldToken, newToken s
 		Set(expression.Name("updated_at"), expression.Value(refreshedAt)).
 		Set(expression.Name("gsi2pk"), expression.Value(tokenGSI2PK)).
 		Set(expression.Name("gsi2sk"), expression.Value(tokenSortKey(expiresAt, accountID)))
-	tx := s.NewTx()
+	tx := s.newTxn()
 	tx.update(tokenKey(accountID), expression.Set(expression.Name("access_token"), expression.Value(newToken)).
 		Set(expression.Name("updated_at"), expression.Value(refreshedAt)),
 		expression.Name("access_token").Equal(expression.Value(oldToken)))
 	tx.update(channelKey(accountID), upd, expression.Name("reauth_required").Equal(expression.Value(false)))
-	if err := s.Commit(ctx, tx); err != nil {
+	if err := s.commit(ctx, tx); err != nil {
 		return fmt.Errorf("update token %s: %w", accountID, err)
 	}
 	return nil

@@ -20,18 +20,14 @@ import (
 )
 
 var (
-	conversationIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	activitySKPattern     = regexp.MustCompile(`^[0-9]{13}#[0-9a-f]{24}$`)
-	messageSKPattern      = regexp.MustCompile(`^MSG#[0-9]{13}#.+$`)
+	activitySKPattern = regexp.MustCompile(`^[0-9]{13}#[0-9a-f]{24}$`)
+	messageSKPattern  = regexp.MustCompile(`^MSG#[0-9]{13}#.+$`)
 )
-
-// ValidConversationID reports whether id has the shape of a conversation id.
-func ValidConversationID(id string) bool { return conversationIDPattern.MatchString(id) }
 
 // GetConversation reads a conversation (error wrapping ErrNotFound when absent).
 func (s *Store) GetConversation(ctx context.Context, id string) (domain.Conversation, error) {
 	var c domain.Conversation
-	if !ValidConversationID(id) {
+	if !domain.ValidConversationID(id) {
 		return c, fmt.Errorf("conversation %q: %w", id, domain.ErrNotFound)
 	}
 	if err := s.getItem(ctx, key(conversationKey(id)), &c); err != nil {
@@ -346,7 +342,7 @@ func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by
 			contact.ConvLastActivityMS = conv.LastActivityMS
 			contact.ConvLastIncomingMS = conv.LastIncomingMS
 		}
-		tx := s.NewTx()
+		tx := s.newTxn()
 		tx.PutContact(contact)
 		upd := expression.Set(expression.Name("status"), expression.Value(status)).
 			Set(expression.Name("status_at"), expression.Value(now.UTC().Format(time.RFC3339Nano)))
@@ -356,7 +352,7 @@ func (s *Store) SetConversationStatus(ctx context.Context, id, status string, by
 			upd = upd.Remove(expression.Name("status_by"))
 		}
 		tx.update(key(conversationKey(id)), upd, expression.Name("status").Equal(expression.Value(conv.Status)))
-		err = s.Commit(ctx, tx)
+		err = s.commit(ctx, tx)
 		if errors.Is(err, domain.ErrConflict) {
 			continue // the contact or the conversation moved: decide again
 		}

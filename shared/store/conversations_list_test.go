@@ -44,7 +44,7 @@ func seedConversations(t *testing.T, s *store.Store, n, channels int) []domain.C
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			tx := s.NewTx()
+			tx := new(domain.Tx)
 			for _, c := range chunk {
 				tx.CreateConversation(c)
 			}

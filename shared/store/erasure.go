@@ -84,12 +84,12 @@ func (s *Store) FinishUnsubscribe(ctx context.Context, accountID, token string, 
 	} else {
 		upd = upd.Set(expression.Name("unsubscribe_error"), expression.Value(unsubscribeErr))
 	}
-	tx := s.NewTx()
+	tx := s.newTxn()
 	tx.update(channelKey(accountID), upd, expression.Name("status").Equal(expression.Value(domain.ChannelDisconnected)))
 	if token != "" {
 		tx.delete(tokenKey(accountID), expression.Name("access_token").Equal(expression.Value(token)))
 	}
-	if err := s.Commit(ctx, tx); err != nil {
+	if err := s.commit(ctx, tx); err != nil {
 		return fmt.Errorf("finish unsubscribe %s: %w", accountID, err)
 	}
 	return nil
@@ -798,10 +798,10 @@ func (s *Store) eraseContactProfile(ctx context.Context, st *stepState, accountI
 			c.LastConversationID == "" && c.Referral == nil && c.ReadWatermarkMS == 0 {
 			return nil // already erased
 		}
-		tx := s.NewTx()
+		tx := s.newTxn()
 		tx.PutContact(domain.Contact{ChannelID: accountID, IGSID: igsid, ConversationSeq: c.ConversationSeq, CreatedAt: now.UTC(), Ver: c.Ver})
 		st.calls.Add(1)
-		err = s.Commit(ctx, tx)
+		err = s.commit(ctx, tx)
 		if !errors.Is(err, domain.ErrConflict) {
 			return err
 		}

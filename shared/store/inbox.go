@@ -144,27 +144,28 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 	return out, nil
 }
 
-// Tx collects the writes of one event; Commit writes them in one transaction.
-type Tx struct {
+// txn collects the items of one TransactWriteItems: Commit translates a domain.Tx into one,
+// and the store's own multi-item writes build theirs directly.
+type txn struct {
 	table      string
 	messageTTL time.Duration // message retention (0: forever)
 	items      []types.TransactWriteItem
 	err        error
 }
 
-// NewTx starts an empty transaction on the store's table.
-func (s *Store) NewTx() *Tx { return &Tx{table: s.table, messageTTL: s.messageTTL} }
+// newTxn starts an empty transaction on the store's table.
+func (s *Store) newTxn() *txn { return &txn{table: s.table, messageTTL: s.messageTTL} }
 
 // Len returns the number of writes collected.
-func (t *Tx) Len() int { return len(t.items) }
+func (t *txn) Len() int { return len(t.items) }
 
-func (t *Tx) fail(err error) {
+func (t *txn) fail(err error) {
 	if t.err == nil {
 		t.err = err
 	}
 }
 
-func (t *Tx) put(item map[string]types.AttributeValue, cond expression.ConditionBuilder) {
+func (t *txn) put(item map[string]types.AttributeValue, cond expression.ConditionBuilder) {
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
 		t.fail(err)
@@ -179,7 +180,7 @@ func (t *Tx) put(item map[string]types.AttributeValue, cond expression.Condition
 	}})
 }
 
-func (t *Tx) update(k map[string]types.AttributeValue, upd expression.UpdateBuilder, cond expression.ConditionBuilder) {
+func (t *txn) update(k map[string]types.AttributeValue, upd expression.UpdateBuilder, cond expression.ConditionBuilder) {
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {
 		t.fail(err)
@@ -195,7 +196,7 @@ func (t *Tx) update(k map[string]types.AttributeValue, upd expression.UpdateBuil
 	}})
 }
 
-func (t *Tx) delete(k map[string]types.AttributeValue, cond expression.ConditionBuilder) {
+func (t *txn) delete(k map[string]types.AttributeValue, cond expression.ConditionBuilder) {
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
 		t.fail(err)
@@ -229,7 +230,7 @@ func versionCondition(ver int64) expression.ConditionBuilder {
 }
 
 // PutContact writes c as version c.Ver+1, on condition that the stored contact is still at c.Ver.
-func (t *Tx) PutContact(c domain.Contact) {
+func (t *txn) PutContact(c domain.Contact) {
 	expected := c.Ver
 	c.Ver++
 	pk, sk := contactKey(c.ChannelID, c.IGSID)
@@ -243,7 +244,7 @@ func (t *Tx) PutContact(c domain.Contact) {
 }
 
 // CreateConversation writes a new conversation (it must not exist).
-func (t *Tx) CreateConversation(c domain.Conversation) {
+func (t *txn) CreateConversation(c domain.Conversation) {
 	pk, sk := conversationKey(c.ID)
 	item, err := marshalItem(c, pk, sk)
 	if err != nil {
@@ -260,7 +261,7 @@ func (t *Tx) CreateConversation(c domain.Conversation) {
 }
 
 // UpdateConversation applies ch to an existing conversation.
-func (t *Tx) UpdateConversation(ch domain.ConversationChange) {
+func (t *txn) UpdateConversation(ch domain.ConversationChange) {
 	var upd expression.UpdateBuilder
 	n := 0
 	set := func(name string, v any) {
@@ -294,7 +295,7 @@ func (t *Tx) UpdateConversation(ch domain.ConversationChange) {
 }
 
 // PutMessage writes a new message (its key must not exist).
-func (t *Tx) PutMessage(m domain.Message) {
+func (t *txn) PutMessage(m domain.Message) {
 	pk, _ := conversationKey(m.ConversationID)
 	item, err := marshalItem(m, pk, m.SK())
 	if err != nil {
@@ -307,14 +308,14 @@ func (t *Tx) PutMessage(m domain.Message) {
 }
 
 // setMessageTTL puts the retention ttl on a message item (none when retention is off).
-func (t *Tx) setMessageTTL(item map[string]types.AttributeValue, tsMS int64) {
+func (t *txn) setMessageTTL(item map[string]types.AttributeValue, tsMS int64) {
 	if exp := messageExpiry(t.messageTTL, tsMS); exp > 0 {
 		item["ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(exp, 10)}
 	}
 }
 
 // EraseMessage marks a stored message deleted and drops its content.
-func (t *Tx) EraseMessage(conversationID, messageSK string) {
+func (t *txn) EraseMessage(conversationID, messageSK string) {
 	pk, _ := conversationKey(conversationID)
 	upd := expression.Set(expression.Name("deleted"), expression.Value(true))
 	for _, a := range []string{"text", "attachments", "reply_to", "quick_reply_payload", "postback_payload", "referral", "edits"} {
@@ -325,7 +326,7 @@ func (t *Tx) EraseMessage(conversationID, messageSK string) {
 
 // SetMessageText replaces the text of a stored message that is not deleted, and its previous
 // versions.
-func (t *Tx) SetMessageText(conversationID, messageSK, text string, edits []domain.Edit) {
+func (t *txn) SetMessageText(conversationID, messageSK, text string, edits []domain.Edit) {
 	pk, _ := conversationKey(conversationID)
 	av, err := attributevalue.Marshal(edits)
 	if err != nil {
@@ -338,7 +339,7 @@ func (t *Tx) SetMessageText(conversationID, messageSK, text string, edits []doma
 }
 
 // SetMessageReactions replaces the reactions shown on a stored message.
-func (t *Tx) SetMessageReactions(conversationID, messageSK string, reactions []domain.MessageReaction) {
+func (t *txn) SetMessageReactions(conversationID, messageSK string, reactions []domain.MessageReaction) {
 	pk, _ := conversationKey(conversationID)
 	var upd expression.UpdateBuilder
 	if len(reactions) == 0 {
@@ -355,7 +356,7 @@ func (t *Tx) SetMessageReactions(conversationID, messageSK string, reactions []d
 }
 
 // PutMID writes r as version r.Ver+1, on condition that the stored record is still at r.Ver.
-func (t *Tx) PutMID(r domain.MIDRecord) {
+func (t *txn) PutMID(r domain.MIDRecord) {
 	expected := r.Ver
 	r.Ver++
 	if r.Stored() && r.TTL == 0 {
@@ -379,9 +380,55 @@ func (t *Tx) PutMID(r domain.MIDRecord) {
 	t.put(item, versionCondition(expected))
 }
 
-// Commit writes the transaction. A lost condition (a concurrent writer, or a duplicate)
+// Commit writes the domain transaction t in one TransactWriteItems, each write with the
+// condition its type documents. A lost condition (a concurrent writer, or a duplicate)
 // returns an error wrapping ErrConflict: the caller re-reads and decides again.
-func (s *Store) Commit(ctx context.Context, t *Tx) error {
+func (s *Store) Commit(ctx context.Context, t *domain.Tx) error {
+	tx := s.newTxn()
+	for _, w := range t.Writes() {
+		tx.apply(w)
+	}
+	return s.commit(ctx, tx)
+}
+
+// apply adds the items of one domain write.
+func (t *txn) apply(w domain.Write) {
+	switch w := w.(type) {
+	case domain.PutContact:
+		t.PutContact(w.Contact)
+	case domain.CreateConversation:
+		t.CreateConversation(w.Conversation)
+	case domain.UpdateConversation:
+		t.UpdateConversation(w.Change)
+	case domain.PutMessage:
+		t.PutMessage(w.Message)
+	case domain.EraseMessage:
+		t.EraseMessage(w.ConversationID, w.MessageSK)
+	case domain.SetMessageText:
+		t.SetMessageText(w.ConversationID, w.MessageSK, w.Text, w.Edits)
+	case domain.SetMessageReactions:
+		t.SetMessageReactions(w.ConversationID, w.MessageSK, w.Reactions)
+	case domain.PutMID:
+		t.PutMID(w.Record)
+	case domain.AdvanceConversationActivity:
+		t.AdvanceConversationActivity(w.ConversationID, w.MS)
+	case domain.MarkSent:
+		t.MarkSent(w.Part, w.Attempt, w.MID, w.MS)
+	case domain.MarkFailed:
+		t.MarkFailed(w.ConversationID, w.MessageSK, w.Attempt, w.Error)
+	case domain.ReleaseAttempt:
+		t.ReleaseAttempt(w.ConversationID, w.MessageSK, w.Attempt)
+	case domain.PutPendingSend:
+		t.PutPendingSend(w.Pending)
+	case domain.DeletePendingSend:
+		t.DeletePendingSend(w.ChannelID, w.ContactIGSID, w.MessageSK, w.Attempt)
+	default:
+		t.fail(fmt.Errorf("unknown write %T", w))
+	}
+}
+
+// commit writes t in one TransactWriteItems (see Commit).
+func (s *Store) commit(ctx context.Context, t *txn) error {
 	if t.err != nil {
 		return fmt.Errorf("build transaction: %w", t.err)
 	}
@@ -491,7 +538,7 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m domain.Message) 
 		return fmt.Errorf("append message: conversation and mid are required")
 	}
 	incoming := m.Direction == domain.DirectionIncoming
-	tx := s.NewTx()
+	tx := s.newTxn()
 	tx.PutMID(domain.MIDRecord{ChannelID: m.ChannelID, MID: m.MID, ConversationID: m.ConversationID, MessageSK: m.SK()})
 	tx.PutMessage(m)
 	ts := expression.Value(m.TimestampMS)
@@ -534,7 +581,7 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m domain.Message) 
 }
 
 // checkChannelActive adds a ConditionCheck: the channel exists and is not disconnected.
-func (t *Tx) checkChannelActive(accountID string) {
+func (t *txn) checkChannelActive(accountID string) {
 	cond := expression.AttributeExists(expression.Name("pk")).And(expression.Or(
 		expression.AttributeNotExists(expression.Name("status")),
 		expression.Name("status").NotEqual(expression.Value(domain.ChannelDisconnected))))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/domain"
+	"github.com/iginbox/iginbox/shared/metrics"
 	"github.com/iginbox/iginbox/shared/store"
 )
 
@@ -27,33 +28,33 @@ func TestTransactionConditions(t *testing.T) {
 	s, _ := newInboxStore(t)
 	ctx := context.Background()
 	msg := domain.Message{ID: "m", ConversationID: "000000000000000000000001", ChannelID: acct, ContactIGSID: "c", MID: "mid-1", Direction: domain.DirectionIncoming, Status: domain.MessageReceived, TimestampMS: 1763802000000}
-	commit := func(build func(tx *store.Tx)) error {
-		tx := s.NewTx()
+	commit := func(build func(tx *domain.Tx)) error {
+		tx := new(domain.Tx)
 		build(tx)
 		return s.Commit(ctx, tx)
 	}
 	for _, tc := range []struct {
 		name     string
-		build    func(tx *store.Tx)
+		build    func(tx *domain.Tx)
 		conflict bool
 	}{
-		{"first message and record", func(tx *store.Tx) {
+		{"first message and record", func(tx *domain.Tx) {
 			tx.PutMessage(msg)
 			tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK()})
 		}, false},
-		{"same message again", func(tx *store.Tx) { tx.PutMessage(msg) }, true},
-		{"record created twice", func(tx *store.Tx) { tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1"}) }, true},
-		{"record at a stale version", func(tx *store.Tx) { tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1", Ver: 7}) }, true},
-		{"record at its version", func(tx *store.Tx) {
+		{"same message again", func(tx *domain.Tx) { tx.PutMessage(msg) }, true},
+		{"record created twice", func(tx *domain.Tx) { tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1"}) }, true},
+		{"record at a stale version", func(tx *domain.Tx) { tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1", Ver: 7}) }, true},
+		{"record at its version", func(tx *domain.Tx) {
 			tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid-1", ConversationID: msg.ConversationID, MessageSK: msg.SK(), Deleted: true, Ver: 1})
 			tx.EraseMessage(msg.ConversationID, msg.SK())
 		}, false},
-		{"erase a message that does not exist", func(tx *store.Tx) { tx.EraseMessage(msg.ConversationID, "MSG#0000000000001#nope") }, true},
-		{"contact created", func(tx *store.Tx) {
+		{"erase a message that does not exist", func(tx *domain.Tx) { tx.EraseMessage(msg.ConversationID, "MSG#0000000000001#nope") }, true},
+		{"contact created", func(tx *domain.Tx) {
 			tx.PutContact(domain.Contact{ChannelID: acct, IGSID: "c", OpenConversationID: "x"})
 		}, false},
-		{"contact created again", func(tx *store.Tx) { tx.PutContact(domain.Contact{ChannelID: acct, IGSID: "c"}) }, true},
-		{"update of a missing conversation", func(tx *store.Tx) {
+		{"contact created again", func(tx *domain.Tx) { tx.PutContact(domain.Contact{ChannelID: acct, IGSID: "c"}) }, true},
+		{"update of a missing conversation", func(tx *domain.Tx) {
 			tx.UpdateConversation(domain.ConversationChange{ID: "000000000000000000000009", LastActivityMS: 5})
 		}, true},
 	} {
@@ -89,7 +90,7 @@ func TestReadWatermarkOnlyMovesForward(t *testing.T) {
 func TestLoadEventStateAndMeter(t *testing.T) {
 	t.Parallel()
 	s, meter := newInboxStore(t)
-	ctx := store.WithMeterLabel(context.Background(), "probe")
+	ctx := metrics.WithLabel(context.Background(), "probe")
 	st, err := s.LoadEventState(ctx, acct, "c", "m")
 	if err != nil || st.ChannelFound || st.Contact.Ver != 0 || st.MID.Stored() || st.Contact.IGSID != "c" || st.MID.MID != "m" {
 		t.Errorf("empty state %+v %v", st, err)
@@ -123,7 +124,7 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 	if _, err := s.ConnectChannel(ctx, domain.Channel{ID: acct, AccessToken: "t", TokenExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	tx := s.NewTx()
+	tx := new(domain.Tx)
 	tx.CreateConversation(domain.Conversation{ID: conv, ChannelID: acct, ContactIGSID: igsid, Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 1000})
 	tx.PutContact(domain.Contact{ChannelID: acct, IGSID: igsid, OpenConversationID: conv, LastConversationID: conv, ConversationSeq: 1, ConvLastActivityMS: 1000, ConvLastIncomingMS: 1000})
 	if err := s.Commit(ctx, tx); err != nil {

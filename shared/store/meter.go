@@ -11,10 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/iginbox/iginbox/shared/metrics"
 )
 
 // Meter counts DynamoDB round trips (HTTP attempts, retries included) and consumed capacity,
-// grouped by a label carried in the context (the processor labels each event with its kind).
+// grouped by the label metrics.WithLabel puts on the context (the processor labels each event with its kind).
 // Register it on a client with config.WithAPIOptions or dynamodb.Options.APIOptions.
 type Meter struct {
 	mu     sync.Mutex
@@ -30,20 +31,6 @@ type Usage struct {
 	byOp       map[string]float64 // capacity per operation
 }
 
-type meterLabelKey struct{}
-
-// WithMeterLabel returns a context whose DynamoDB calls are counted under label.
-func WithMeterLabel(ctx context.Context, label string) context.Context {
-	return context.WithValue(ctx, meterLabelKey{}, label)
-}
-
-func meterLabel(ctx context.Context) string {
-	if l, ok := ctx.Value(meterLabelKey{}).(string); ok {
-		return l
-	}
-	return "-"
-}
-
 // NewMeter returns an empty meter.
 func NewMeter() *Meter { return &Meter{byName: map[string]*Usage{}} }
 
@@ -52,7 +39,7 @@ func (m *Meter) APIOption(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("IginboxMeter",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			out, md, err := next.HandleFinalize(ctx, in)
-			m.record(meterLabel(ctx), awsmiddleware.GetOperationName(ctx), consumed(out.Result))
+			m.record(metrics.Label(ctx), awsmiddleware.GetOperationName(ctx), consumed(out.Result))
 			return out, md, err
 		}), middleware.After)
 }

@@ -30,7 +30,7 @@ func pendingKey(accountID, igsid, messageSK string) (string, string) {
 // transaction: all or nothing. A lost condition (the idempotency key was used already) returns
 // an error wrapping ErrConflict.
 func (s *Store) CreateOutgoing(ctx context.Context, parts []domain.OutgoingPart, idem *domain.IdempotencyRecord) error {
-	tx := s.NewTx()
+	tx := s.newTxn()
 	for _, p := range parts {
 		pk, _ := conversationKey(p.ConversationID)
 		item, err := marshalItem(p, pk, p.SK())
@@ -56,7 +56,7 @@ func (s *Store) CreateOutgoing(ctx context.Context, parts []domain.OutgoingPart,
 		item["gsi1sk"] = &types.AttributeValueMemberS{Value: idem.KeyHash}
 		tx.put(item, expression.AttributeNotExists(expression.Name("pk")))
 	}
-	if err := s.Commit(ctx, tx); err != nil {
+	if err := s.commit(ctx, tx); err != nil {
 		return fmt.Errorf("create %d outgoing parts: %w", len(parts), err)
 	}
 	return nil
@@ -272,7 +272,7 @@ func (s *Store) LoadSentState(ctx context.Context, accountID, igsid, conversatio
 // AdvanceConversationActivity moves a conversation's last activity (and its activity sort
 // keys in gsi1/gsi2) forward to ts, on condition that it is still older than ts: activity
 // never moves back, whatever the caller read. last_incoming_ms is not touched.
-func (t *Tx) AdvanceConversationActivity(conversationID string, ts int64) {
+func (t *txn) AdvanceConversationActivity(conversationID string, ts int64) {
 	ask := ActivitySK(ts, conversationID)
 	upd := expression.Set(expression.Name("last_activity_ms"), expression.Value(ts)).
 		Set(expression.Name("gsi1sk"), expression.Value(ask)).
@@ -304,10 +304,10 @@ func (s *Store) BeginAttempt(ctx context.Context, p domain.OutgoingPart, nowMS i
 		Set(expression.Name("send_attempt_ms"), expression.Value(nowMS)).
 		Remove(expression.Name("gsi1pk")).Remove(expression.Name("gsi1sk"))
 	if p.SendAttempt > 0 {
-		tx := s.NewTx()
+		tx := s.newTxn()
 		tx.update(key(pk, p.SK()), upd, outgoingCondition(p.SendAttempt, &no))
 		tx.DeletePendingSend(p.ChannelID, p.ContactIGSID, p.SK(), p.SendAttempt)
-		if err := s.Commit(ctx, tx); err != nil {
+		if err := s.commit(ctx, tx); err != nil {
 			return fmt.Errorf("begin attempt %d of %s: %w", p.SendAttempt+1, p.ID, err)
 		}
 		return nil
@@ -340,7 +340,7 @@ func (s *Store) BeginAttempt(ctx context.Context, p domain.OutgoingPart, nowMS i
 // queued at that attempt) and a Put of the sent one (condition: the key is free) in this
 // transaction; its id is kept. MarkSent returns the new sort key, which the caller's per-mid
 // record (PutMID, same transaction) must point at.
-func (t *Tx) MarkSent(p domain.OutgoingPart, attempt int, mid string, ts int64) string {
+func (t *txn) MarkSent(p domain.OutgoingPart, attempt int, mid string, ts int64) string {
 	pk, _ := conversationKey(p.ConversationID)
 	queuedSK := p.SK()
 	p.Status, p.MID, p.TimestampMS, p.Error = domain.MessageSent, mid, ts, nil
@@ -359,7 +359,7 @@ func (t *Tx) MarkSent(p domain.OutgoingPart, attempt int, mid string, ts int64) 
 }
 
 // MarkFailed records a part's failure (Meta's error, or the window reason).
-func (t *Tx) MarkFailed(conversationID, messageSK string, attempt int, e domain.SendError) {
+func (t *txn) MarkFailed(conversationID, messageSK string, attempt int, e domain.SendError) {
 	pk, _ := conversationKey(conversationID)
 	av, err := attributevalue.MarshalMap(e)
 	if err != nil {
@@ -375,7 +375,7 @@ func (t *Tx) MarkFailed(conversationID, messageSK string, attempt int, e domain.
 
 // ReleaseAttempt clears the pending flag of attempt `attempt` (it is known not to have been
 // accepted, or its grace period ended without an echo): the part can be sent again.
-func (t *Tx) ReleaseAttempt(conversationID, messageSK string, attempt int) {
+func (t *txn) ReleaseAttempt(conversationID, messageSK string, attempt int) {
 	pk, _ := conversationKey(conversationID)
 	yes := true
 	t.update(key(pk, messageSK), expression.Set(expression.Name("send_pending"), expression.Value(false)),
@@ -383,7 +383,7 @@ func (t *Tx) ReleaseAttempt(conversationID, messageSK string, attempt int) {
 }
 
 // PutPendingSend writes the marker of a part whose attempt has an unknown outcome.
-func (t *Tx) PutPendingSend(p domain.PendingSend) {
+func (t *txn) PutPendingSend(p domain.PendingSend) {
 	pk, sk := pendingKey(p.ChannelID, p.ContactIGSID, p.MessageSK)
 	item, err := marshalItem(p, pk, sk)
 	if err != nil {
@@ -397,7 +397,7 @@ func (t *Tx) PutPendingSend(p domain.PendingSend) {
 
 // DeletePendingSend removes the marker of attempt `attempt` or an earlier one (a marker of a
 // later attempt is kept: the transaction fails).
-func (t *Tx) DeletePendingSend(accountID, igsid, messageSK string, attempt int) {
+func (t *txn) DeletePendingSend(accountID, igsid, messageSK string, attempt int) {
 	pk, sk := pendingKey(accountID, igsid, messageSK)
 	t.delete(key(pk, sk), expression.AttributeNotExists(expression.Name("pk")).
 		Or(expression.Name("attempt").LessThanEqual(expression.Value(attempt))))

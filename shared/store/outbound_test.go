@@ -16,7 +16,7 @@ func TestAdvanceConversationActivity(t *testing.T) {
 	s, _ := newInboxStore(t)
 	ctx := context.Background()
 	const x, y = "00000000000000000000000a", "00000000000000000000000b"
-	tx := s.NewTx()
+	tx := new(domain.Tx)
 	tx.CreateConversation(domain.Conversation{ID: x, ChannelID: acct, ContactIGSID: "c1", Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1000, LastIncomingMS: 900})
 	tx.CreateConversation(domain.Conversation{ID: y, ChannelID: acct, ContactIGSID: "c2", Status: domain.StatusOpen, Seq: 1, LastActivityMS: 1500, LastIncomingMS: 1500})
 	if err := s.Commit(ctx, tx); err != nil {
@@ -34,7 +34,7 @@ func TestAdvanceConversationActivity(t *testing.T) {
 		{"newer", x, 2000, false},
 		{"back to the earlier newer time", x, 1999, true},
 	} {
-		tx := s.NewTx()
+		tx := new(domain.Tx)
 		tx.AdvanceConversationActivity(tc.id, tc.ts)
 		err := s.Commit(ctx, tx)
 		if got := errors.Is(err, domain.ErrConflict); got != tc.conflict || (!tc.conflict && err != nil) {
@@ -111,7 +111,7 @@ func TestMarkSentMovesThePart(t *testing.T) {
 	}
 	p.SendAttempt, p.SendPending, p.AttemptMS = 1, true, created+5
 	sentAt := created + 60_000
-	tx := s.NewTx()
+	tx := new(domain.Tx)
 	sk := tx.MarkSent(p, 1, "mid.sent", sentAt)
 	tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: "mid.sent", ConversationID: conv, MessageSK: sk})
 	if err := s.Commit(ctx, tx); err != nil {
@@ -135,7 +135,7 @@ func TestMarkSentMovesThePart(t *testing.T) {
 		t.Errorf("message by mid: %+v %v", m, err)
 	}
 
-	again := s.NewTx()
+	again := new(domain.Tx)
 	again.MarkSent(p, 1, "mid.sent", sentAt)
 	if err := s.Commit(ctx, again); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("second MarkSent: %v, want ErrConflict", err)

@@ -1,13 +1,14 @@
 package store
 
-// What the publisher needs to read the table's stream: which kind of item a key names, and
-// the sent replies a read receipt covers.
+// What the publisher needs to read the table's stream: which kind of item a key names, the
+// domain value an item image holds, and the sent replies a read receipt covers.
 
 import (
 	"context"
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -16,33 +17,23 @@ import (
 	"github.com/iginbox/iginbox/shared/domain"
 )
 
-// ItemKind is the kind of a table item, as told by its key.
-type ItemKind int
+// StreamItems decodes the items of the table's stream records for the publisher: which kind
+// of domain state a key names, and the domain value an item image holds.
+type StreamItems struct{}
 
-// Item kinds. Only the domain state (channels, contacts, conversations, messages) is ever
-// published; every other item (OAuth states, per-mid records, idempotency records, pending
-// sends, archived bodies, unknown events, and items added later) is ItemOther.
-const (
-	ItemOther ItemKind = iota
-	ItemChannel
-	ItemContact
-	ItemConversation
-	ItemMessage
-)
-
-// KindOf classifies an item by its key.
-func KindOf(pk, sk string) ItemKind {
+// Kind classifies an item by its key.
+func (StreamItems) Kind(pk, sk string) domain.ItemKind {
 	switch {
 	case strings.HasPrefix(pk, "CH#") && sk == channelSK:
-		return ItemChannel
+		return domain.ItemChannel
 	case strings.HasPrefix(pk, "CH#") && strings.HasPrefix(sk, "CONTACT#"):
-		return ItemContact
+		return domain.ItemContact
 	case strings.HasPrefix(pk, "CONV#") && sk == "CONV":
-		return ItemConversation
+		return domain.ItemConversation
 	case strings.HasPrefix(pk, "CONV#") && strings.HasPrefix(sk, "MSG#"):
-		return ItemMessage
+		return domain.ItemMessage
 	}
-	return ItemOther
+	return domain.ItemOther
 }
 
 // MessagesBetween returns the messages of a conversation whose Meta timestamp lies in
@@ -78,4 +69,71 @@ func (s *Store) MessagesBetween(ctx context.Context, conversationID string, afte
 		out = append(out, ms...)
 	}
 	return out, nil
+}
+
+// Decode decodes a stream record's item image (as the Lambda event carries it) into out, a
+// pointer to the domain type of the item's kind (*domain.Message, *domain.Contact,
+// *domain.Conversation or *domain.Channel).
+func (StreamItems) Decode(img map[string]events.DynamoDBAttributeValue, out any) error {
+	av, err := toImage(img)
+	if err != nil {
+		return err
+	}
+	return attributevalue.UnmarshalMap(av, out)
+}
+
+// toImage converts a stream image (the Lambda event's attribute values) into the SDK's form,
+// so that attributevalue decodes it.
+func toImage(in map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make(map[string]types.AttributeValue, len(in))
+	for k, v := range in {
+		av, err := toAttributeValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: %w", k, err)
+		}
+		out[k] = av
+	}
+	return out, nil
+}
+
+func toAttributeValue(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
+	switch v.DataType() {
+	case events.DataTypeString:
+		return &types.AttributeValueMemberS{Value: v.String()}, nil
+	case events.DataTypeNumber:
+		return &types.AttributeValueMemberN{Value: v.Number()}, nil
+	case events.DataTypeBoolean:
+		return &types.AttributeValueMemberBOOL{Value: v.Boolean()}, nil
+	case events.DataTypeBinary:
+		return &types.AttributeValueMemberB{Value: v.Binary()}, nil
+	case events.DataTypeNull:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case events.DataTypeStringSet:
+		return &types.AttributeValueMemberSS{Value: v.StringSet()}, nil
+	case events.DataTypeNumberSet:
+		return &types.AttributeValueMemberNS{Value: v.NumberSet()}, nil
+	case events.DataTypeBinarySet:
+		return &types.AttributeValueMemberBS{Value: v.BinarySet()}, nil
+	case events.DataTypeList:
+		l := v.List()
+		out := make([]types.AttributeValue, 0, len(l))
+		for i, e := range l {
+			av, err := toAttributeValue(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out = append(out, av)
+		}
+		return &types.AttributeValueMemberL{Value: out}, nil
+	case events.DataTypeMap:
+		m, err := toImage(v.Map())
+		if err != nil {
+			return nil, err
+		}
+		return &types.AttributeValueMemberM{Value: m}, nil
+	}
+	return nil, fmt.Errorf("unsupported attribute type %d", v.DataType())
 }

@@ -43,7 +43,7 @@ func TestUnattemptedIndex(t *testing.T) {
 	if err := s.BeginAttempt(ctx, old[1], 1795000000005); err != nil {
 		t.Fatal(err)
 	}
-	tx := s.NewTx()
+	tx := new(domain.Tx)
 	tx.MarkFailed(conv, old[2].SK(), 0, domain.SendError{Code: 10, Subcode: 2534022, Message: "window closed"})
 	if err := s.Commit(ctx, tx); err != nil {
 		t.Fatal(err)

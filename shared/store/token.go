@@ -47,7 +47,7 @@ func TokenItemAttributes() []string {
 }
 
 // putToken adds the write of accountID's token to t.
-func (t *Tx) putToken(accountID, token string, now time.Time) {
+func (t *txn) putToken(accountID, token string, now time.Time) {
 	item, err := marshalItem(tokenItem{ChannelID: accountID, AccessToken: token, UpdatedAt: now}, TokenKeyPrefix+accountID, tokenSK)
 	if err != nil {
 		t.fail(fmt.Errorf("marshal token: %w", err))

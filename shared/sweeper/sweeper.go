@@ -15,7 +15,6 @@ import (
 
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/metrics"
-	"github.com/iginbox/iginbox/shared/store"
 )
 
 // DefaultAfter is how long a part may wait for its first attempt (SWEEP_AFTER): as long as the
@@ -30,8 +29,6 @@ type Store interface {
 	UnattemptedParts(ctx context.Context, shard string, beforeMS int64, limit int32) ([]domain.OutgoingPart, error)
 	FailUnattempted(ctx context.Context, conversationID, messageSK string, e domain.SendError) error
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Summary is the outcome of a run.
 type Summary struct {
