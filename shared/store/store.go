@@ -1,6 +1,7 @@
 // Package store is the DynamoDB adapter: every item iginbox keeps lives in one table whose
-// layout is described in docs/data-model.md. Domain packages declare the small interfaces
-// they need; *Store implements them.
+// layout is described in docs/data-model.md. It speaks the vocabulary of package domain;
+// domain packages declare the small interfaces they need over it, and *Store implements them
+// (checked in ports_test.go).
 package store
 
 import (
