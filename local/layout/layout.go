@@ -1,6 +1,7 @@
-// Package layout checks the repository's deploy boundary: the Lambda functions under
-// functions/ deploy exactly the packages under shared/, and nothing that only runs on a
-// developer's machine (everything under local/ and cmd/) reaches a function.
+// Package layout checks the repository's boundaries: the Lambda functions under functions/
+// deploy exactly the packages under shared/, nothing that only runs on a developer's machine
+// (everything under local/ and cmd/) reaches a function, and only the mains build the
+// DynamoDB adapter (shared/store): the packages under shared/ speak shared/domain.
 package layout
 
 import (
@@ -33,7 +34,9 @@ type Tree struct {
 // Check returns one line per violation of the deploy boundary, sorted; none when it holds:
 //   - a package under functions/ or shared/ imports a package under local/ or cmd/;
 //   - a function reaches a module package outside functions/ and shared/;
-//   - a package under shared/ is reached by no function.
+//   - a package under shared/ is reached by no function;
+//   - a package under shared/ other than shared/store imports shared/store (the adapter
+//     imports the domain, never the other way round; mains and tests may import it).
 func Check(t Tree) []string {
 	prefix := func(dir string) string { return t.Module + "/" + dir + "/" }
 	deployed := func(p string) bool {
@@ -47,6 +50,9 @@ func Check(t Tree) []string {
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, prefix("local")) || strings.HasPrefix(imp, prefix("cmd")) {
 				out = append(out, fmt.Sprintf("%s imports local tooling %s", p.ImportPath, imp))
+			}
+			if imp == t.Module+"/shared/store" && strings.HasPrefix(p.ImportPath, prefix("shared")) {
+				out = append(out, fmt.Sprintf("%s imports the store adapter %s (declare an interface over shared/domain types instead)", p.ImportPath, imp))
 			}
 		}
 	}

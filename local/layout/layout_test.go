@@ -11,10 +11,12 @@ func TestCheckFindsEveryKindOfViolation(t *testing.T) {
 	const m = "example.com/app"
 	tree := Tree{
 		Module: m,
-		Deps:   []string{m + "/functions/api", m + "/shared/api", m + "/local/sim", "fmt"},
+		Deps:   []string{m + "/functions/api", m + "/shared/api", m + "/shared/store", m + "/shared/domain", m + "/local/sim", "fmt"},
 		Packages: []Package{
 			{ImportPath: m + "/functions/api", Imports: []string{m + "/shared/api"}},
-			{ImportPath: m + "/shared/api", Imports: []string{m + "/local/sim", "fmt"}},
+			{ImportPath: m + "/shared/api", Imports: []string{m + "/local/sim", m + "/shared/store", "fmt"}},
+			{ImportPath: m + "/shared/store", Imports: []string{m + "/shared/domain"}},
+			{ImportPath: m + "/shared/domain"},
 			{ImportPath: m + "/shared/orphan"},
 			{ImportPath: m + "/local/sim", Imports: []string{m + "/shared/api"}},
 			{ImportPath: m + "/cmd/tool", Imports: []string{m + "/local/sim"}},
@@ -25,13 +27,14 @@ func TestCheckFindsEveryKindOfViolation(t *testing.T) {
 		"shared/api imports local tooling example.com/app/local/sim",
 		"a function reaches example.com/app/local/sim",
 		"shared/orphan is under shared/ but no function imports it",
+		"shared/api imports the store adapter example.com/app/shared/store",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("violations miss %q:\n%s", want, got)
 		}
 	}
-	if n := len(Check(tree)); n != 3 {
-		t.Errorf("%d violations, want 3 (local and cmd may import anything):\n%s", n, got)
+	if n := len(Check(tree)); n != 4 {
+		t.Errorf("%d violations, want 4 (local and cmd may import anything):\n%s", n, got)
 	}
 }
 
@@ -40,11 +43,13 @@ func TestCheckAcceptsCleanTree(t *testing.T) {
 	const m = "example.com/app"
 	tree := Tree{
 		Module: m,
-		Deps:   []string{m + "/functions/api", m + "/shared/api", "fmt"},
+		Deps:   []string{m + "/functions/api", m + "/shared/api", m + "/shared/store", m + "/shared/domain", "fmt"},
 		Packages: []Package{
-			{ImportPath: m + "/functions/api", Imports: []string{m + "/shared/api"}},
-			{ImportPath: m + "/shared/api", Imports: []string{"fmt"}},
-			{ImportPath: m + "/local/sim", Imports: []string{m + "/shared/api"}},
+			{ImportPath: m + "/functions/api", Imports: []string{m + "/shared/api", m + "/shared/store"}},
+			{ImportPath: m + "/shared/api", Imports: []string{m + "/shared/domain", "fmt"}},
+			{ImportPath: m + "/shared/store", Imports: []string{m + "/shared/domain"}},
+			{ImportPath: m + "/shared/domain"},
+			{ImportPath: m + "/local/sim", Imports: []string{m + "/shared/api", m + "/shared/store"}},
 		},
 	}
 	if v := Check(tree); len(v) != 0 {
