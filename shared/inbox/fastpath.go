@@ -12,7 +12,7 @@ import (
 // The steady state of an inbox is a known contact writing into an open conversation. For it
 // the service writes first, without reading: it remembers (per container) which conversation
 // each contact had open when it last stored one of their messages, and appends the next
-// message there with store.AppendToOpenConversation, whose conditions only let the write
+// message there with the store's AppendToOpenConversation, whose conditions only let the write
 // through when reading first would have decided exactly the same writes (the mid never seen,
 // nothing waiting for it, the conversation still open, the message not older than its
 // activity). When a condition fails — a duplicate, an early unsend or reaction, a resolved

@@ -167,7 +167,7 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 		return "", err
 	}
 	if !st.PartFound {
-		// A sent part has moved to the key of its send time (store.SentSK): this is a
+		// A sent part has moved to the key of its send time (domain.SentSK): this is a
 		// duplicate command of a part already sent.
 		s.log.InfoContext(ctx, "send command for a part no longer queued under its key (sent)", "message_id", cmd.MessageID)
 		return outcomeNoop, nil
@@ -268,7 +268,7 @@ func (s *Sender) backoff(receiveCount int) time.Duration {
 const sentAttempts = 4
 
 // sent records the mid of the current attempt (moving the part to the key of its send time,
-// store.SentSK, so that it lists by when it was sent), the per-mid record and the
+// domain.SentSK, so that it lists by when it was sent), the per-mid record and the
 // conversation's activity in one transaction. st is the state read before the attempt (its per-mid record
 // assumed absent); a lost condition re-reads it: the per-mid record may exist already (a
 // reaction or unsend of this mid came first), or the contact moved (an API status change).

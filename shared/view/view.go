@@ -106,7 +106,7 @@ type LastMessage struct {
 	Timestamp  string `json:"timestamp"`
 }
 
-// WithSummary adds the last message and the unread count (store.SummarizeConversation).
+// WithSummary adds the last message and the unread count (the store's SummarizeConversation).
 func (c Conversation) WithSummary(sum domain.ConversationSummary) Conversation {
 	n := sum.Unread
 	c.UnreadCount = &n
