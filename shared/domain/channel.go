@@ -15,7 +15,7 @@ type Channel struct {
 	Username                 string    `dynamodbav:"username"`
 	Name                     string    `dynamodbav:"name"`
 	AccountType              string    `dynamodbav:"account_type,omitempty"`
-	AccessToken              string    `dynamodbav:"-" json:"-"` // stored in the token item (token.go)
+	AccessToken              string    `dynamodbav:"-" json:"-"` // the store keeps it in an item of its own
 	TokenExpiresAt           time.Time `dynamodbav:"token_expires_at"`
 	TokenRefreshedAt         time.Time `dynamodbav:"token_refreshed_at"`
 	ReauthRequired           bool      `dynamodbav:"reauth_required"`

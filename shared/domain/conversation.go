@@ -5,20 +5,6 @@ import (
 	"time"
 )
 
-// ConversationQuery selects conversations, newest activity first.
-type ConversationQuery struct {
-	ChannelID string // empty: every channel
-	Status    string // empty: every status
-	Limit     int
-	After     string // position returned as ConversationPage.Next
-}
-
-// ConversationPage is one page of conversations.
-type ConversationPage struct {
-	Conversations []Conversation
-	Next          string // empty on the last page
-}
-
 // Conversation statuses.
 const (
 	StatusOpen     = "open"
@@ -67,3 +53,17 @@ var conversationIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
 
 // ValidConversationID reports whether id has the shape of a conversation id (a HashID).
 func ValidConversationID(id string) bool { return conversationIDPattern.MatchString(id) }
+
+// ConversationQuery selects conversations, newest activity first.
+type ConversationQuery struct {
+	ChannelID string // empty: every channel
+	Status    string // empty: every status
+	Limit     int
+	After     string // position returned as ConversationPage.Next
+}
+
+// ConversationPage is one page of conversations.
+type ConversationPage struct {
+	Conversations []Conversation
+	Next          string // empty on the last page
+}

@@ -79,6 +79,6 @@ type SentState struct {
 // arrived while it waited, never at the time it was queued.
 func SentSK(ts int64, mid string) string { return MessageSK(ts, mid) }
 
-// UnattemptedShards are the gsi1 partitions of never-attempted parts: OUTQ#0 … OUTQ#f, the
-// first hex digit of the conversation id.
+// UnattemptedShards are the shards the never-attempted parts are listed in, by the first hex
+// digit of their conversation id (the store keeps one index partition per shard).
 var UnattemptedShards = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"}
