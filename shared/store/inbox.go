@@ -156,9 +156,6 @@ type txn struct {
 // newTxn starts an empty transaction on the store's table.
 func (s *Store) newTxn() *txn { return &txn{table: s.table, messageTTL: s.messageTTL} }
 
-// Len returns the number of writes collected.
-func (t *txn) Len() int { return len(t.items) }
-
 func (t *txn) fail(err error) {
 	if t.err == nil {
 		t.err = err
