@@ -15,9 +15,11 @@ const (
 )
 
 // Contact is a customer (IGSID) of a channel. It is also the concurrency anchor of its
-// conversations: OpenConversationID is set only while one conversation is open (at most one),
-// and the Conv* fields mirror the timestamps of LastConversationID so that one read of the
-// contact is enough to append a message.
+// conversations: OpenConversationID is set only while one conversation is open (at most one,
+// and it is the one whose status is open: every status change writes both). The Conv* fields
+// mirror the times of LastConversationID as of the contact's last write: a lower bound, since
+// messages appended without a read (AppendToOpenConversation) move the conversation's times
+// without writing the contact. The conversation's own times are the exact ones.
 type Contact struct {
 	ChannelID            string    `dynamodbav:"channel_id"`
 	IGSID                string    `dynamodbav:"igsid"`

@@ -30,7 +30,11 @@ type Conversation struct {
 	StatusAt time.Time `dynamodbav:"status_at,omitempty"`
 }
 
-// ConversationChange updates an existing conversation; zero fields are left unchanged.
+// ConversationChange updates an existing conversation; zero fields are left unchanged. The
+// times it sets must not be older than the stored ones: they only move forward, and messages
+// appended without a read (AppendToOpenConversation) may have moved them past the contact's
+// mirror. Each time set is therefore conditional on the stored one not being later, and a
+// refusal returns the conversation as stored (ConversationAhead).
 type ConversationChange struct {
 	ID             string
 	Status         string

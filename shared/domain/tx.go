@@ -33,7 +33,9 @@ type PutContact struct{ Contact Contact }
 type CreateConversation struct{ Conversation Conversation }
 
 // UpdateConversation applies Change to a conversation that must exist; zero fields of the
-// change are left as they are (nothing is written when every field is zero).
+// change are left as they are (nothing is written when every field is zero). Each time it
+// sets must not be older than the stored one; if it is, the transaction fails with a
+// ConversationAhead that carries the conversation as stored.
 type UpdateConversation struct{ Change ConversationChange }
 
 // PutMessage writes a new message under its sort key (Message.SK); the key must be free.

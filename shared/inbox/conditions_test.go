@@ -17,8 +17,11 @@ type conditionStep struct {
 	name   string
 	tx     func(tx *domain.Tx)
 	append *domain.Message // instead of tx: AppendToOpenConversation
+	seen   *domain.Conversation
 	// conflict: the step must fail with ErrConflict; refused additionally wants an
-	// *domain.AppendRefused that knows the stored per-mid record (mid) or contact (contact).
+	// *domain.AppendRefused that knows the stored per-mid record (mid) or the open
+	// conversation with its activity at 2000 (conversation), or the resolved conversation
+	// (resolved); or a *domain.ConversationAhead alone with the activity at 3000 (ahead).
 	conflict bool
 	refused  string
 	// probe, when set, must hold after the step.
@@ -38,6 +41,8 @@ func conditionSteps() []conditionStep {
 	older.MID, older.ID, older.TimestampMS = ccMID+"old", domain.HashID(acct, ccMID+"old"), 1000
 	newer := msg
 	newer.MID, newer.ID, newer.TimestampMS = ccMID+"new", domain.HashID(acct, ccMID+"new"), 3000
+	latest := msg
+	latest.MID, latest.ID, latest.TimestampMS = ccMID+"latest", domain.HashID(acct, ccMID+"latest"), 5000
 	contact := func(ver int64) domain.Contact {
 		return domain.Contact{ChannelID: acct, IGSID: cc, OpenConversationID: convID, LastConversationID: convID, ConversationSeq: 1,
 			ConvLastActivityMS: 2000, ConvLastIncomingMS: 2000, Ver: ver}
@@ -77,22 +82,30 @@ func conditionSteps() []conditionStep {
 			tx.PutMID(domain.MIDRecord{ChannelID: acct, MID: ccMID})
 		}},
 		{name: "a duplicate through the fast path is refused knowing the stored record", append: &msg, conflict: true, refused: "mid"},
-		{name: "an older message through the fast path is refused knowing the contact", append: &older, conflict: true, refused: "contact"},
-		{name: "a newer message through the fast path", append: &newer, probe: contactVer(2)},
+		{name: "an older message through the fast path is refused knowing the conversation", append: &older, conflict: true, refused: "conversation"},
+		{name: "an older message through the fast path, with the conversation seen", append: &older, seen: &conv},
+		{name: "a newer message through the fast path leaves the contact alone", append: &newer, probe: contactVer(1)},
+		{name: "a conversation time older than the stored one is refused with the conversation", conflict: true, refused: "ahead", tx: func(tx *domain.Tx) {
+			tx.UpdateConversation(domain.ConversationChange{ID: convID, LastActivityMS: 2500, LastIncomingMS: 2500})
+		}},
 		{name: "the text of a missing message", conflict: true, tx: func(tx *domain.Tx) { tx.SetMessageText(convID, "MSG#0000000000001#x", "t", nil) }},
 		{name: "reactions of a missing message", conflict: true, tx: func(tx *domain.Tx) {
 			tx.SetMessageReactions(convID, "MSG#0000000000001#x", []domain.MessageReaction{{By: cc, Reaction: "love"}})
 		}},
 		{name: "erasing a missing message", conflict: true, tx: func(tx *domain.Tx) { tx.EraseMessage(convID, "MSG#0000000000001#x") }},
 		{name: "a new version of the contact", tx: func(tx *domain.Tx) {
-			c := contact(2)
+			c := contact(1)
 			c.ConvLastActivityMS, c.ConvLastIncomingMS = 3000, 3000
 			tx.PutContact(c)
-		}, probe: contactVer(3)},
+		}, probe: contactVer(2)},
 		{name: "erasing a message", tx: func(tx *domain.Tx) { tx.EraseMessage(convID, msg.SK()) }},
 		{name: "the text of a deleted message", conflict: true, tx: func(tx *domain.Tx) { tx.SetMessageText(convID, msg.SK(), "back", nil) }},
 		{name: "activity that is not older", conflict: true, tx: func(tx *domain.Tx) { tx.AdvanceConversationActivity(convID, 3000) }},
 		{name: "activity moving forward", tx: func(tx *domain.Tx) { tx.AdvanceConversationActivity(convID, 4000) }},
+		{name: "resolving the conversation", tx: func(tx *domain.Tx) {
+			tx.UpdateConversation(domain.ConversationChange{ID: convID, Status: domain.StatusResolved})
+		}},
+		{name: "the fast path into a resolved conversation is refused knowing it", append: &latest, conflict: true, refused: "resolved"},
 	}
 }
 
@@ -101,7 +114,7 @@ func runConditionSteps(t *testing.T, st inbox.Store) {
 	for _, s := range conditionSteps() {
 		var err error
 		if s.append != nil {
-			err = st.AppendToOpenConversation(ctx, *s.append)
+			err = st.AppendToOpenConversation(ctx, *s.append, s.seen)
 		} else {
 			var tx domain.Tx
 			s.tx(&tx)
@@ -119,9 +132,19 @@ func runConditionSteps(t *testing.T, st inbox.Store) {
 			if !errors.As(err, &refused) || !refused.MIDKnown || !refused.MID.Stored() {
 				t.Errorf("%s: %v, want a refusal knowing the stored per-mid record", s.name, err)
 			}
-		case "contact":
-			if !errors.As(err, &refused) || !refused.ContactKnown || refused.Contact.ConvLastActivityMS != 2000 {
-				t.Errorf("%s: %v, want a refusal knowing the contact", s.name, err)
+		case "conversation":
+			if !errors.As(err, &refused) || !refused.ConversationKnown || refused.Conversation.LastActivityMS != 2000 ||
+				refused.Conversation.Status != domain.StatusOpen || !refused.MIDKnown || refused.MID.Ver != 0 {
+				t.Errorf("%s: %v, want a refusal knowing the open conversation and no per-mid record", s.name, err)
+			}
+		case "resolved":
+			if !errors.As(err, &refused) || !refused.ConversationKnown || refused.Conversation.Status != domain.StatusResolved {
+				t.Errorf("%s: %v, want a refusal knowing the resolved conversation", s.name, err)
+			}
+		case "ahead":
+			var ahead *domain.ConversationAhead
+			if !errors.As(err, &ahead) || !ahead.Alone || ahead.Conversation.LastActivityMS != 3000 || ahead.Conversation.LastIncomingMS != 3000 {
+				t.Errorf("%s: %v, want the conversation ahead at 3000, alone", s.name, err)
 			}
 		}
 		if s.probe != nil {

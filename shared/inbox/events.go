@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -58,21 +59,24 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 	if contact.Ver == 0 {
 		contact.CreatedAt = now
 	}
-	tx := new(domain.Tx)
-	msg.ConversationID = s.place(tx, st.Channel, &contact, msg.TimestampMS, msg.Direction == domain.DirectionIncoming, nil, now)
-	msg.CreatedAt = now
 	rec := st.MID
-	if rec.Deleted {
-		eraseContent(&msg)
-	} else if len(rec.Edits) > 0 {
-		msg.ApplyEdits(msg.Text, rec.Edits) // edits that came before their message
-	}
-	msg.Reactions = shownReactions(rec.Reactions)
-	rec.ConversationID, rec.MessageSK, rec.TTL = msg.ConversationID, msg.SK(), 0
-	tx.PutMessage(msg)
-	tx.PutMID(rec)
-	tx.PutContact(contact)
-	if err := s.store.Commit(ctx, tx); err != nil {
+	err = s.commitPlaced(ctx, &contact, func(tx *domain.Tx, c *domain.Contact) {
+		m := msg
+		m.ConversationID = s.place(tx, st.Channel, c, m.TimestampMS, m.Direction == domain.DirectionIncoming, nil, now)
+		m.CreatedAt = now
+		if rec.Deleted {
+			eraseContent(&m)
+		} else if len(rec.Edits) > 0 {
+			m.ApplyEdits(m.Text, rec.Edits) // edits that came before their message
+		}
+		m.Reactions = shownReactions(rec.Reactions)
+		r := rec
+		r.ConversationID, r.MessageSK, r.TTL = m.ConversationID, m.SK(), 0
+		tx.PutMessage(m)
+		tx.PutMID(r)
+		tx.PutContact(*c)
+	})
+	if err != nil {
 		return "", err
 	}
 	s.remember(contact, now)
@@ -81,6 +85,35 @@ func (s *Service) storeMessage(ctx context.Context, env envelope.Envelope, it it
 		s.scrubArchive(ctx, env, msg.MID, msg.TimestampMS)
 	}
 	return outcomeStored, nil
+}
+
+// placedAttempts bounds how often commitPlaced decides again with a conversation's times.
+const placedAttempts = 3
+
+// commitPlaced builds the writes of an event that places a message in a conversation (build
+// calls place with a copy of contact) and commits them. The contact mirrors its last
+// conversation's times only as of its own last write (messages appended without a read move
+// the conversation alone), so the conversation's update is conditional on them; when only
+// that condition failed, the refusal carries the conversation, and the event is decided again
+// with its times, without a read. On success contact is the contact as written.
+func (s *Service) commitPlaced(ctx context.Context, contact *domain.Contact, build func(tx *domain.Tx, c *domain.Contact)) error {
+	for attempt := 1; ; attempt++ {
+		c := *contact
+		tx := new(domain.Tx)
+		build(tx, &c)
+		err := s.store.Commit(ctx, tx)
+		var ahead *domain.ConversationAhead
+		if attempt < placedAttempts && errors.As(err, &ahead) && ahead.Alone && ahead.Conversation.ID == contact.LastConversationID {
+			contact.ConvLastActivityMS = max(contact.ConvLastActivityMS, ahead.Conversation.LastActivityMS)
+			contact.ConvLastIncomingMS = max(contact.ConvLastIncomingMS, ahead.Conversation.LastIncomingMS)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		*contact = c
+		return nil
+	}
 }
 
 func buildMessage(env envelope.Envelope, it item) domain.Message {
@@ -131,7 +164,8 @@ func eraseContent(m *domain.Message) {
 }
 
 // place picks the conversation of a message and records its activity on the conversation
-// and on the contact (which mirrors its last conversation's timestamps):
+// and on the contact (which mirrors its last conversation's times as of its last write: a
+// lower bound, so the conversation's update is conditional on its own, see commitPlaced):
 //   - the open conversation, if any (at most one: the contact's open_conversation_id);
 //   - for an echo, the last conversation even when resolved (our own replies do not reopen);
 //   - with lock_to_single_conversation, the last conversation, reopened;
@@ -391,7 +425,6 @@ func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) 
 	if cur := c.Referral; cur == nil || cur.MS < ref.MS || (cur.MS == ref.MS && cur.Raw < ref.Raw) {
 		c.Referral, convRef = ref, ref
 	}
-	tx := new(domain.Tx)
 	entry := domain.Message{
 		// The entry's mid attribute is its record's key, so that erasing the conversation
 		// reaches the record like any message's; the API does not show it.
@@ -399,13 +432,16 @@ func (s *Service) referral(ctx context.Context, env envelope.Envelope, it item) 
 		Kind: domain.KindReferral, Direction: domain.DirectionIncoming, Status: domain.MessageReceived,
 		Referral: ref, TimestampMS: env.Timestamp, CreatedAt: now,
 	}
-	entry.ConversationID = s.place(tx, st.Channel, &c, env.Timestamp, true, convRef, now)
-	rec := st.MID
-	rec.ConversationID, rec.MessageSK = entry.ConversationID, entry.SK()
-	tx.PutMessage(entry)
-	tx.PutMID(rec)
-	tx.PutContact(c)
-	if err := s.store.Commit(ctx, tx); err != nil {
+	err = s.commitPlaced(ctx, &c, func(tx *domain.Tx, c *domain.Contact) {
+		e := entry
+		e.ConversationID = s.place(tx, st.Channel, c, env.Timestamp, true, convRef, now)
+		rec := st.MID
+		rec.ConversationID, rec.MessageSK = e.ConversationID, e.SK()
+		tx.PutMessage(e)
+		tx.PutMID(rec)
+		tx.PutContact(*c)
+	})
+	if err != nil {
 		return "", err
 	}
 	return outcomeStored, nil

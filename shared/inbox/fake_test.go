@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -152,11 +153,32 @@ func (s *memStore) Commit(_ context.Context, tx *domain.Tx) error {
 	if tx.Len() == 0 {
 		return nil
 	}
+	// Every write's condition is checked (against the state before the transaction: a
+	// transaction writes an item once), so that a refusal tells whether the conversation's
+	// times were the only condition lost, as the adapter does.
 	st := s.snapshot()
+	var (
+		failed error
+		ahead  *domain.ConversationAhead
+		others int
+	)
 	for _, w := range tx.Writes() {
-		if err := st.apply(w); err != nil {
-			return fmt.Errorf("transaction: %s: %w", err, domain.ErrConflict)
+		err := st.apply(w)
+		if a := (*domain.ConversationAhead)(nil); errors.As(err, &a) {
+			ahead = a
+		} else if err != nil {
+			others++
 		}
+		if failed == nil {
+			failed = err
+		}
+	}
+	if ahead != nil {
+		ahead.Alone = others == 0
+		return fmt.Errorf("transaction: %w", ahead)
+	}
+	if failed != nil {
+		return fmt.Errorf("transaction: %s: %w", failed, domain.ErrConflict)
 	}
 	s.restore(st)
 	return nil
@@ -188,6 +210,9 @@ func (st memState) apply(w domain.Write) error {
 		c, ok := st.conversations[ch.ID]
 		if !ok {
 			return fmt.Errorf("conversation %s does not exist", ch.ID)
+		}
+		if ch.LastActivityMS > 0 && c.LastActivityMS > ch.LastActivityMS || ch.LastIncomingMS > 0 && c.LastIncomingMS > ch.LastIncomingMS {
+			return &domain.ConversationAhead{Conversation: c}
 		}
 		if ch.Status != "" {
 			c.Status = ch.Status
@@ -259,41 +284,42 @@ func (st memState) apply(w domain.Write) error {
 	return nil
 }
 
-// AppendToOpenConversation writes the per-mid record, the message, the contact's mirror of
-// the conversation's times and the conversation's activity, with the adapter's conditions:
-// the mid and the message are new, the contact has this conversation open and m is not older
-// than its activity (nor, incoming, its last incoming message), the conversation exists and
-// the channel is active. A refusal on the per-mid record or the contact returns
-// *domain.AppendRefused with what is stored, as the adapter does.
-func (s *memStore) AppendToOpenConversation(_ context.Context, m domain.Message) error {
+// AppendToOpenConversation writes the per-mid record, the message and the conversation's
+// times that m moves forward (all of them without seen), with the adapter's conditions: the
+// mid and the message are new, the conversation is open and not later than m in the times
+// it moves, the channel is active; the contact is not written. A refusal on the per-mid
+// record or the conversation returns *domain.AppendRefused with what is stored, as the
+// adapter does.
+func (s *memStore) AppendToOpenConversation(_ context.Context, m domain.Message, seen *domain.Conversation) error {
 	if m.ConversationID == "" || m.MID == "" {
 		return fmt.Errorf("append message: conversation and mid are required")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	incoming := m.Direction == domain.DirectionIncoming
-	ref := domain.ContactRef{ChannelID: m.ChannelID, IGSID: m.ContactIGSID}
+	var known domain.Conversation
+	if seen != nil {
+		known = *seen
+	}
+	change := domain.ConversationChange{ID: m.ConversationID}
+	if m.TimestampMS >= known.LastActivityMS {
+		change.LastActivityMS = m.TimestampMS
+	}
+	if m.Direction == domain.DirectionIncoming && m.TimestampMS >= known.LastIncomingMS {
+		change.LastIncomingMS = m.TimestampMS
+	}
 	rec, midExists := s.mids[midRef(m.ChannelID, m.MID)]
 	_, msgExists := s.messages[m.ConversationID][m.SK()]
-	c, contactExists := s.contacts[ref]
-	notOlder := func(v int64) bool { return v == 0 || v <= m.TimestampMS }
-	contactOK := contactExists && c.OpenConversationID == m.ConversationID && notOlder(c.ConvLastActivityMS) &&
-		(!incoming || notOlder(c.ConvLastIncomingMS))
-	_, convExists := s.conversations[m.ConversationID]
+	conv, convExists := s.conversations[m.ConversationID]
+	convOK := convExists && conv.Status == domain.StatusOpen &&
+		(change.LastActivityMS == 0 || conv.LastActivityMS <= m.TimestampMS) &&
+		(change.LastIncomingMS == 0 || conv.LastIncomingMS <= m.TimestampMS)
 	ch, chFound := s.channels[m.ChannelID]
 	channelOK := chFound && !ch.Disconnected()
 
-	if !midExists && !msgExists && contactOK && convExists && channelOK {
+	if !midExists && !msgExists && convOK && channelOK {
 		var tx domain.Tx
 		tx.PutMID(domain.MIDRecord{ChannelID: m.ChannelID, MID: m.MID, ConversationID: m.ConversationID, MessageSK: m.SK()})
 		tx.PutMessage(m)
-		change := domain.ConversationChange{ID: m.ConversationID, LastActivityMS: m.TimestampMS}
-		c.ConvLastActivityMS = m.TimestampMS
-		if incoming {
-			change.LastIncomingMS = m.TimestampMS
-			c.ConvLastIncomingMS = m.TimestampMS
-		}
-		c.Ver++
 		tx.UpdateConversation(change)
 		st := s.snapshot()
 		for _, w := range tx.Writes() {
@@ -301,12 +327,12 @@ func (s *memStore) AppendToOpenConversation(_ context.Context, m domain.Message)
 				return fmt.Errorf("append message %s: %s: %w", m.MID, err, domain.ErrConflict)
 			}
 		}
-		st.contacts[ref] = c // the contact's update: mirror and version, not a whole put
 		s.restore(st)
 		return nil
 	}
-	// The adapter's refusal: known only when the per-mid record or the contact refused and
-	// neither the conversation nor the channel did, and not a message without its record.
+	// The adapter's refusal: known only when the per-mid record or the conversation refused
+	// and the channel did not, and not a message without its record nor a missing
+	// conversation.
 	if msgExists && !midExists || !convExists || !channelOK {
 		return fmt.Errorf("append message %s: %w", m.MID, domain.ErrConflict)
 	}
@@ -314,8 +340,9 @@ func (s *memStore) AppendToOpenConversation(_ context.Context, m domain.Message)
 	if midExists {
 		r.MID = cloneMID(rec)
 	}
-	if !contactOK && contactExists {
-		r.ContactKnown, r.Contact = true, cloneContact(c)
+	if !convOK {
+		conv.Referral = cloneReferral(conv.Referral)
+		r.ConversationKnown, r.Conversation = true, conv
 	}
 	return fmt.Errorf("append message %s: %w", m.MID, r)
 }

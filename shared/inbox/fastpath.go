@@ -15,9 +15,10 @@ import (
 // message there with the store's AppendToOpenConversation, whose conditions only let the write
 // through when reading first would have decided exactly the same writes (the mid never seen,
 // nothing waiting for it, the conversation still open, the message not older than its
-// activity). When a condition fails — a duplicate, an early unsend or reaction, a resolved
-// conversation, an out-of-order message, another container's write — the service forgets the
-// contact and reads and decides as for any event: one round trip more, only then.
+// activity). An out-of-order message is appended again with what the refusal returned about
+// the conversation. When another condition fails — a duplicate, an early unsend or reaction,
+// a resolved conversation, another container's write — the service forgets the contact and
+// reads and decides as for any event: one round trip more, only then.
 
 // openCacheTTL bounds how long a remembered open conversation is used without a read (the
 // write's conditions catch every change to it; the bound only limits the memory of contacts
@@ -92,12 +93,20 @@ func (s *Service) appendFast(ctx context.Context, msg domain.Message) (stored bo
 		return false, nil, nil
 	}
 	msg.ConversationID, msg.CreatedAt = open.id, now
-	err = s.store.AppendToOpenConversation(ctx, msg)
+	err = s.store.AppendToOpenConversation(ctx, msg, nil)
+	var refused *domain.AppendRefused
+	if errors.As(err, &refused) && outOfOrder(refused) {
+		// Older than the conversation's activity (or last incoming message), which is still
+		// open: append it again leaving the later times alone.
+		seen := refused.Conversation
+		err = s.store.AppendToOpenConversation(ctx, msg, &seen)
+		refused = nil
+		errors.As(err, &refused)
+	}
 	if errors.Is(err, domain.ErrConflict) {
 		s.open.forget(k)
-		var refused *domain.AppendRefused
-		if errors.As(err, &refused) {
-			return false, s.learned(msg, refused, now), nil
+		if refused != nil {
+			return false, learned(msg, refused), nil
 		}
 		return false, nil, nil
 	}
@@ -107,25 +116,20 @@ func (s *Service) appendFast(ctx context.Context, msg domain.Message) (stored bo
 	return true, nil, nil
 }
 
+// outOfOrder: a refusal only because the message is older than a time of its conversation,
+// which is open, and no per-mid record exists (nothing waits for the message).
+func outOfOrder(r *domain.AppendRefused) bool {
+	return r.MIDKnown && r.MID.Ver == 0 && r.ConversationKnown && r.Conversation.Status == domain.StatusOpen
+}
+
 // learned turns a refusal into the state a read would have returned, when it holds all the
-// decision needs: the per-mid record of a duplicate; or the per-mid record and a contact
-// with an open conversation and a fresh profile (an out-of-order message, a conversation
-// resolved and replaced by another container). The channel is known to exist (its contact
-// does, with a conversation open) and is not consulted for an open conversation with a fresh
-// profile.
-func (s *Service) learned(msg domain.Message, r *domain.AppendRefused, now time.Time) *domain.EventState {
-	st := &domain.EventState{Channel: domain.Channel{ID: msg.ChannelID}, ChannelFound: true, MID: r.MID}
-	switch {
-	case r.MIDKnown && (r.MID.Stored() || r.MID.Erased):
-		return st // a duplicate, or a message erased with its contact
-	case !r.MIDKnown || !r.ContactKnown:
-		return nil
+// decision needs: the per-mid record of a duplicate (or of a message erased with its
+// contact). The channel is known to exist (the contact's conversation does) and is not
+// consulted for a duplicate. Anything else (a resolved conversation, an unsend or reaction
+// waiting for the message) needs the contact: read.
+func learned(msg domain.Message, r *domain.AppendRefused) *domain.EventState {
+	if r.MIDKnown && (r.MID.Stored() || r.MID.Erased) {
+		return &domain.EventState{Channel: domain.Channel{ID: msg.ChannelID}, ChannelFound: true, MID: r.MID}
 	}
-	c := r.Contact
-	fresh := (c.ProfileStatus == domain.ProfileOK || c.ProfileStatus == domain.ProfileUnknown) && now.Sub(c.ProfileFetchedAt) < s.cfg.ProfileMaxAge
-	if c.OpenConversationID == "" || !fresh {
-		return nil
-	}
-	st.Contact = c
-	return st
+	return nil
 }

@@ -29,8 +29,9 @@ type Store interface {
 	GetMessage(ctx context.Context, conversationID, messageSK string) (domain.Message, error)
 	PutUnknownEvent(ctx context.Context, id string, e domain.UnknownEvent) error
 	// AppendToOpenConversation writes a message into the contact's open conversation without
-	// a read, or returns ErrConflict (see fastpath.go).
-	AppendToOpenConversation(ctx context.Context, m domain.Message) error
+	// a read, or returns ErrConflict (see fastpath.go); seen is the conversation as a refusal
+	// returned it (nil: none).
+	AppendToOpenConversation(ctx context.Context, m domain.Message, seen *domain.Conversation) error
 }
 
 // Channels flags a channel whose token died (*store.Store).

@@ -251,6 +251,59 @@ func TestWindowClosedWhileQueued(t *testing.T) {
 	}
 }
 
+// TestWindowAfterAppendWithoutRead: a message appended without a read moves its
+// conversation's last incoming time and not the contact's mirror; the window of the API and
+// of the sender counts it: a reply within 24 h of it is sent plainly, and one queued within
+// the window but sent after it is refused (HUMAN_AGENT disabled).
+func TestWindowAfterAppendWithoutRead(t *testing.T) {
+	t.Parallel()
+	o := defaultOpts()
+	o.humanAgent = false
+	w := newWorld(t, o)
+	ctx := context.Background()
+	old := time.Now().Add(-30 * time.Hour)
+	conv := w.incoming(contact, old, "a day and more ago")
+	recent := time.Now().Add(-time.Hour)
+	w.meter.Reset()
+	if got := w.incoming(contact, recent, "an hour ago"); got != conv {
+		t.Fatalf("second message in %s, want %s", got, conv)
+	}
+	if u := w.meter.Snapshot()["message"]; u.RoundTrips != 1 || u.Ops["TransactWriteItems"] != 1 {
+		t.Fatalf("second message: %+v, want one write without a read", u)
+	}
+	c, err := w.st.GetContact(ctx, acct, contact)
+	if err != nil || c.ConvLastIncomingMS != old.UnixMilli() {
+		t.Fatalf("contact mirror %d %v, want the first message's time (not written by the append)", c.ConvLastIncomingMS, err)
+	}
+
+	if s, b := w.reply(conv, "", replyBody("within the window")); s != 202 {
+		t.Fatalf("reply within 24 h of the appended message: %d %v", s, b)
+	}
+	w.pump(1, 20*time.Second, w.allStatus(conv, 1, domain.MessageSent))
+	if sends := w.sim.Sends(); len(sends) != 1 || sends[0].Tag != "" || sends[0].MessagingType != "" {
+		t.Fatalf("sends %+v, want one plain send", sends)
+	}
+
+	w.setOffset(22 * time.Hour)
+	if s, b := w.reply(conv, "", replyBody("queued in time, sent too late")); s != 202 {
+		t.Fatalf("reply at 23 h: %d %v", s, b)
+	}
+	w.setOffset(25 * time.Hour) // the queue was slow
+	w.pump(1, 20*time.Second, func() bool {
+		out := outgoing(w.messages(conv))
+		return len(out) == 2 && out[0].Status == domain.MessageSent && out[1].Status == domain.MessageFailed
+	})
+	if m := outgoing(w.messages(conv))[1]; m.Error == nil || m.Error.Code != 10 || m.Error.Subcode != 2534022 {
+		t.Errorf("late part's error %+v, want outside the window", m.Error)
+	}
+	if s, b := w.reply(conv, "", replyBody("too late")); s != 422 {
+		t.Errorf("reply 25 h after the appended message: %d %v, want 422", s, b)
+	}
+	if n := w.sim.SentTo(contact); n != 1 {
+		t.Errorf("simulator accepted %d, want 1", n)
+	}
+}
+
 func TestSendErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

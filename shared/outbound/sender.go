@@ -188,7 +188,7 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 		return s.fail(ctx, p, domain.SendError{Code: 190, Message: "not sent: the channel must be re-authorized"})
 	}
 	now := s.now()
-	win, err := Decide(st.Contact.ConvLastIncomingMS, now, s.cfg.HumanAgent)
+	win, err := Decide(LastIncomingMS(st.Conversation, st.Contact), now, s.cfg.HumanAgent)
 	if err != nil {
 		return s.fail(ctx, p, WindowError(err))
 	}

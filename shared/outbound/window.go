@@ -49,7 +49,9 @@ func Decide(lastIncomingMS int64, now time.Time, humanAgent bool) (Window, error
 }
 
 // LastIncomingMS is the contact's latest incoming message time known to the store: the
-// conversation's and the contact's mirror of its last conversation.
+// conversation's own (exact: messages appended without a read move it alone) and the
+// contact's mirror of its last conversation (a lower bound, as of the contact's last write;
+// it counts when the reply goes to an older conversation).
 func LastIncomingMS(conv domain.Conversation, contact domain.Contact) int64 {
 	return max(conv.LastIncomingMS, contact.ConvLastIncomingMS)
 }

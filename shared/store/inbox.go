@@ -151,6 +151,7 @@ type txn struct {
 	messageTTL time.Duration // message retention (0: forever)
 	items      []types.TransactWriteItem
 	err        error
+	convAt     int // 1 + the index of the UpdateConversation item (0: none)
 }
 
 // newTxn starts an empty transaction on the store's table.
@@ -257,9 +258,12 @@ func (t *txn) CreateConversation(c domain.Conversation) {
 	t.put(item, expression.AttributeNotExists(expression.Name("pk")))
 }
 
-// UpdateConversation applies ch to an existing conversation.
+// UpdateConversation applies ch to an existing conversation. Each time it sets is
+// conditional on the stored one not being later (see domain.ConversationChange); a refusal
+// returns the conversation (commit: domain.ConversationAhead).
 func (t *txn) UpdateConversation(ch domain.ConversationChange) {
 	var upd expression.UpdateBuilder
+	cond := expression.AttributeExists(expression.Name("pk"))
 	n := 0
 	set := func(name string, v any) {
 		upd = upd.Set(expression.Name(name), expression.Value(v))
@@ -273,9 +277,11 @@ func (t *txn) UpdateConversation(ch domain.ConversationChange) {
 		set("last_activity_ms", ch.LastActivityMS)
 		set("gsi1sk", ask)
 		set("gsi2sk", ask)
+		cond = cond.And(notLater("last_activity_ms", ch.LastActivityMS))
 	}
 	if ch.LastIncomingMS > 0 {
 		set("last_incoming_ms", ch.LastIncomingMS)
+		cond = cond.And(notLater("last_incoming_ms", ch.LastIncomingMS))
 	}
 	if ch.Referral != nil {
 		av, err := attributevalue.Marshal(ch.Referral)
@@ -288,7 +294,30 @@ func (t *txn) UpdateConversation(ch domain.ConversationChange) {
 	if n == 0 {
 		return
 	}
-	t.update(key(conversationKey(ch.ID)), upd, expression.AttributeExists(expression.Name("pk")))
+	t.update(key(conversationKey(ch.ID)), upd, cond)
+	t.returnOnRefusal()
+	if t.err == nil {
+		t.convAt = len(t.items)
+	}
+}
+
+// conversationAhead reads a cancelled transaction's reasons for its UpdateConversation's
+// refusal; nil when it did not refuse, or the conversation no longer exists.
+func (t *txn) conversationAhead(reasons []types.CancellationReason) *domain.ConversationAhead {
+	i := t.convAt - 1
+	if i < 0 || i >= len(reasons) || aws.ToString(reasons[i].Code) != "ConditionalCheckFailed" || len(reasons[i].Item) == 0 {
+		return nil
+	}
+	e := &domain.ConversationAhead{Alone: true}
+	if attributevalue.UnmarshalMap(reasons[i].Item, &e.Conversation) != nil {
+		return nil
+	}
+	for j, r := range reasons {
+		if j != i && aws.ToString(r.Code) != "None" {
+			e.Alone = false
+		}
+	}
+	return e
 }
 
 // PutMessage writes a new message (its key must not exist).
@@ -441,6 +470,9 @@ func (s *Store) commit(ctx context.Context, t *txn) error {
 	}
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
+		if ahead := t.conversationAhead(tce.CancellationReasons); ahead != nil {
+			return fmt.Errorf("transaction: %w", ahead)
+		}
 		for _, r := range tce.CancellationReasons {
 			// TransactionConflict: another transaction held one of the items; like a lost
 			// condition, re-reading and deciding again is the way out.
@@ -520,46 +552,38 @@ func (s *Store) PutUnknownEvent(ctx context.Context, id string, e domain.Unknown
 //   - the per-mid record, which must not exist (no earlier delivery of this mid, and no unsend,
 //     reaction or edit waiting for it);
 //   - the message, which must not exist;
-//   - the contact's mirror of the conversation's times and its version, on condition that the
-//     contact still has this conversation open and that m is not older than the conversation's
-//     last activity (nor, for an incoming message, its last incoming message): the activity
-//     only moves forward;
-//   - the conversation's activity (both activity index keys) and last incoming time;
+//   - the conversation's activity (both activity index keys) and, for an incoming message,
+//     its last incoming time, on condition that the conversation is open (an open conversation
+//     is its contact's open conversation: every status change writes both in one transaction)
+//     and that m is not older than the times it moves: they only move forward;
 //   - a check that the channel exists and is not disconnected (its events are then ignored).
 //
+// The contact is not written: its open conversation does not change, and its mirror of the
+// conversation's times (Contact.ConvLastActivityMS, ConvLastIncomingMS) is then a lower bound
+// (see domain.ConversationAhead).
+//
+// seen, when not nil, is the conversation as a refusal returned it: times m is older than are
+// left alone (they only move forward, so no condition is needed on them), which appends an
+// out-of-order message to the still-open conversation without a read.
+//
 // Any lost condition cancels everything and returns an error wrapping ErrConflict: a
-// duplicate, an early unsend, a resolved or replaced conversation, an out-of-order message or
-// a concurrent writer. The caller then reads and decides as for any event.
-func (s *Store) AppendToOpenConversation(ctx context.Context, m domain.Message) error {
+// duplicate, an early unsend, a resolved conversation, an out-of-order message or a concurrent
+// writer. The caller then reads and decides as for any event.
+func (s *Store) AppendToOpenConversation(ctx context.Context, m domain.Message, seen *domain.Conversation) error {
 	if m.ConversationID == "" || m.MID == "" {
 		return fmt.Errorf("append message: conversation and mid are required")
 	}
-	incoming := m.Direction == domain.DirectionIncoming
 	tx := s.newTxn()
 	tx.PutMID(domain.MIDRecord{ChannelID: m.ChannelID, MID: m.MID, ConversationID: m.ConversationID, MessageSK: m.SK()})
 	tx.PutMessage(m)
-	ts := expression.Value(m.TimestampMS)
-	notOlder := func(name string) expression.ConditionBuilder {
-		return expression.Or(expression.AttributeNotExists(expression.Name(name)), expression.Name(name).LessThanEqual(ts))
-	}
-	upd := expression.Set(expression.Name("conv_last_activity_ms"), ts).Add(expression.Name("ver"), expression.Value(1))
-	cond := expression.Name("open_conversation_id").Equal(expression.Value(m.ConversationID)).And(notOlder("conv_last_activity_ms"))
-	change := domain.ConversationChange{ID: m.ConversationID, LastActivityMS: m.TimestampMS}
-	if incoming {
-		upd = upd.Set(expression.Name("conv_last_incoming_ms"), ts)
-		cond = cond.And(notOlder("conv_last_incoming_ms"))
-		change.LastIncomingMS = m.TimestampMS
-	}
-	tx.update(key(contactKey(m.ChannelID, m.ContactIGSID)), upd, cond)
-	tx.UpdateConversation(change)
+	tx.appendToConversation(m, seen)
 	tx.checkChannelActive(m.ChannelID)
 	if tx.err != nil {
 		return fmt.Errorf("append message %s: %w", m.MID, tx.err)
 	}
-	// A refusal returns the per-mid record and the contact as stored, so that the caller can
-	// often decide without reading them.
+	// A refusal returns the per-mid record and the conversation as stored, so that the caller
+	// can often decide without reading them.
 	tx.items[0].Put.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
-	tx.items[2].Update.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems:          tx.items,
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
@@ -577,11 +601,63 @@ func (s *Store) AppendToOpenConversation(ctx context.Context, m domain.Message) 
 	return nil
 }
 
-// checkChannelActive adds a ConditionCheck: the channel exists and is not disconnected.
-func (t *txn) checkChannelActive(accountID string) {
-	cond := expression.AttributeExists(expression.Name("pk")).And(expression.Or(
-		expression.AttributeNotExists(expression.Name("status")),
-		expression.Name("status").NotEqual(expression.Value(domain.ChannelDisconnected))))
+// appendToConversation adds AppendToOpenConversation's conversation write: an Update of the
+// times m moves forward, or, when it moves none (seen says both are later), a ConditionCheck
+// that the conversation is still open. Either returns the conversation when it refuses.
+func (t *txn) appendToConversation(m domain.Message, seen *domain.Conversation) {
+	var known domain.Conversation
+	if seen != nil {
+		known = *seen
+	}
+	ts := expression.Value(m.TimestampMS)
+	cond := expression.Name("status").Equal(expression.Value(domain.StatusOpen))
+	var upd expression.UpdateBuilder
+	n := 0
+	if m.TimestampMS >= known.LastActivityMS {
+		ask := ActivitySK(m.TimestampMS, m.ConversationID)
+		upd = upd.Set(expression.Name("last_activity_ms"), ts).
+			Set(expression.Name("gsi1sk"), expression.Value(ask)).
+			Set(expression.Name("gsi2sk"), expression.Value(ask))
+		cond = cond.And(notLater("last_activity_ms", m.TimestampMS))
+		n++
+	}
+	if m.Direction == domain.DirectionIncoming && m.TimestampMS >= known.LastIncomingMS {
+		upd = upd.Set(expression.Name("last_incoming_ms"), ts)
+		cond = cond.And(notLater("last_incoming_ms", m.TimestampMS))
+		n++
+	}
+	k := key(conversationKey(m.ConversationID))
+	if n > 0 {
+		t.update(k, upd, cond)
+		t.returnOnRefusal()
+		return
+	}
+	t.check(k, cond)
+	t.returnOnRefusal()
+}
+
+// notLater: the time attribute name is absent or not later than ts.
+func notLater(name string, ts int64) expression.ConditionBuilder {
+	return expression.Or(expression.AttributeNotExists(expression.Name(name)), expression.Name(name).LessThanEqual(expression.Value(ts)))
+}
+
+// returnOnRefusal makes the last item return the stored item when its condition refuses it.
+func (t *txn) returnOnRefusal() {
+	if t.err != nil || len(t.items) == 0 {
+		return
+	}
+	switch it := t.items[len(t.items)-1]; {
+	case it.Put != nil:
+		it.Put.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	case it.Update != nil:
+		it.Update.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	case it.ConditionCheck != nil:
+		it.ConditionCheck.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	}
+}
+
+// check adds a ConditionCheck of the item at k.
+func (t *txn) check(k map[string]types.AttributeValue, cond expression.ConditionBuilder) {
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
 		t.fail(err)
@@ -589,16 +665,23 @@ func (t *txn) checkChannelActive(accountID string) {
 	}
 	t.items = append(t.items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 		TableName:                 aws.String(t.table),
-		Key:                       channelKey(accountID),
+		Key:                       k,
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
 	}})
 }
 
+// checkChannelActive adds a ConditionCheck: the channel exists and is not disconnected.
+func (t *txn) checkChannelActive(accountID string) {
+	t.check(channelKey(accountID), expression.AttributeExists(expression.Name("pk")).And(expression.Or(
+		expression.AttributeNotExists(expression.Name("status")),
+		expression.Name("status").NotEqual(expression.Value(domain.ChannelDisconnected)))))
+}
+
 // appendRefusal reads the cancellation reasons of AppendToOpenConversation's transaction
-// (per-mid record, message, contact, conversation, channel check); nil when something else
-// refused it (a concurrent transaction, the conversation, the channel).
+// (per-mid record, message, conversation, channel check); nil when something else refused it
+// (a concurrent transaction, a conversation that no longer exists, the channel).
 func appendRefusal(m domain.Message, reasons []types.CancellationReason) *domain.AppendRefused {
 	if len(reasons) < 3 {
 		return nil
@@ -615,7 +698,7 @@ func appendRefusal(m domain.Message, reasons []types.CancellationReason) *domain
 	}
 	for i := 3; i < len(reasons); i++ {
 		if code(i) != "None" {
-			return nil // the conversation is gone, or the channel disconnected: read
+			return nil // the channel is disconnected or gone: read
 		}
 	}
 	switch code(0) {
@@ -626,10 +709,13 @@ func appendRefusal(m domain.Message, reasons []types.CancellationReason) *domain
 			r.MIDKnown = true
 		}
 	}
-	if code(2) == "ConditionalCheckFailed" && len(reasons[2].Item) > 0 && attributevalue.UnmarshalMap(reasons[2].Item, &r.Contact) == nil {
-		r.ContactKnown = true
+	if code(2) == "ConditionalCheckFailed" {
+		if len(reasons[2].Item) == 0 || attributevalue.UnmarshalMap(reasons[2].Item, &r.Conversation) != nil {
+			return nil // the conversation is gone (erased): read
+		}
+		r.ConversationKnown = true
 	}
-	if !r.MIDKnown && !r.ContactKnown {
+	if !r.MIDKnown && !r.ConversationKnown {
 		return nil
 	}
 	return r

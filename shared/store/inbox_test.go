@@ -114,8 +114,8 @@ func TestLoadEventStateAndMeter(t *testing.T) {
 }
 
 // TestAppendToOpenConversationRefusals: the write-first append stores a message in the
-// contact's open conversation in one transaction, and when a condition refuses it, returns
-// the per-mid record and the contact as stored (no read needed to decide).
+// contact's open conversation in one transaction without writing the contact, and when a
+// condition refuses it, returns the per-mid record and the conversation as stored.
 func TestAppendToOpenConversationRefusals(t *testing.T) {
 	t.Parallel()
 	s, meter := newInboxStore(t)
@@ -134,39 +134,66 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 		return domain.Message{ID: mid, ConversationID: conv, ChannelID: acct, ContactIGSID: igsid, MID: mid, Direction: domain.DirectionIncoming, Status: domain.MessageReceived, TimestampMS: ts}
 	}
 	meter.Reset()
-	if err := s.AppendToOpenConversation(ctx, msg("m1", 2000)); err != nil {
+	if err := s.AppendToOpenConversation(ctx, msg("m1", 2000), nil); err != nil {
 		t.Fatalf("append: %v", err)
 	}
 	if u := meter.Snapshot()["-"]; u.RoundTrips != 1 || u.Ops["TransactWriteItems"] != 1 {
 		t.Fatalf("append: %+v, want one TransactWriteItems", u)
 	}
+	// The conversation moved, the contact was not written.
+	if cv, err := s.GetConversation(ctx, conv); err != nil || cv.LastActivityMS != 2000 || cv.LastIncomingMS != 2000 {
+		t.Fatalf("conversation after append: %+v %v", cv, err)
+	}
 	c, err := s.GetContact(ctx, acct, igsid)
-	if err != nil || c.ConvLastActivityMS != 2000 || c.ConvLastIncomingMS != 2000 || c.Ver != 2 {
+	if err != nil || c.ConvLastActivityMS != 1000 || c.Ver != 1 {
 		t.Fatalf("contact after append: %+v %v", c, err)
 	}
 
 	// A duplicate: the per-mid record comes back, stored.
 	var refused *domain.AppendRefused
-	err = s.AppendToOpenConversation(ctx, msg("m1", 2000))
+	err = s.AppendToOpenConversation(ctx, msg("m1", 2000), nil)
 	if !errors.Is(err, domain.ErrConflict) || !errors.As(err, &refused) || !refused.MIDKnown || !refused.MID.Stored() {
 		t.Fatalf("duplicate: %v %+v", err, refused)
 	}
-	// Older than the conversation's activity: the contact comes back.
+	// Older than the conversation's activity: the conversation comes back.
 	refused = nil
-	err = s.AppendToOpenConversation(ctx, msg("m0", 1500))
-	if !errors.As(err, &refused) || !refused.ContactKnown || refused.Contact.ConvLastActivityMS != 2000 || !refused.MIDKnown || refused.MID.Stored() {
+	err = s.AppendToOpenConversation(ctx, msg("m0", 1500), nil)
+	if !errors.As(err, &refused) || !refused.ConversationKnown || refused.Conversation.LastActivityMS != 2000 || !refused.MIDKnown || refused.MID.Stored() {
 		t.Fatalf("out of order: %v %+v", err, refused)
 	}
 	// Nothing of a refused append is stored.
 	if _, err := s.GetMessageByMID(ctx, acct, "m0"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("refused message stored: %v", err)
 	}
+	// Appended again with what the refusal returned: stored, the activity stays at 2000.
+	seen := refused.Conversation
+	if err := s.AppendToOpenConversation(ctx, msg("m0", 1500), &seen); err != nil {
+		t.Fatalf("out of order, appended with the conversation seen: %v", err)
+	}
+	if cv, err := s.GetConversation(ctx, conv); err != nil || cv.LastActivityMS != 2000 || cv.LastIncomingMS != 2000 {
+		t.Fatalf("conversation after an older append: %+v %v", cv, err)
+	}
+	if _, err := s.GetMessageByMID(ctx, acct, "m0"); err != nil {
+		t.Fatalf("older message: %v", err)
+	}
+	// A resolved conversation refuses, and comes back resolved.
+	if _, err := s.SetConversationStatus(ctx, conv, domain.StatusResolved, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	refused = nil
+	err = s.AppendToOpenConversation(ctx, msg("m2", 2500), nil)
+	if !errors.As(err, &refused) || !refused.ConversationKnown || refused.Conversation.Status != domain.StatusResolved {
+		t.Fatalf("append to a resolved conversation: %v %+v", err, refused)
+	}
+	if _, err := s.GetMessageByMID(ctx, acct, "m2"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("message stored in a resolved conversation: %v", err)
+	}
 	// A disconnected channel: refused, and nothing returned to decide on (read).
 	if _, err := s.Disconnect(ctx, acct, "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	refused = nil
-	err = s.AppendToOpenConversation(ctx, msg("m3", 3000))
+	err = s.AppendToOpenConversation(ctx, msg("m3", 3000), nil)
 	if !errors.Is(err, domain.ErrConflict) || errors.As(err, &refused) {
 		t.Fatalf("append on a disconnected channel: %v %+v, want a plain conflict", err, refused)
 	}
