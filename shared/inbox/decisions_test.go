@@ -24,6 +24,7 @@ type decisionWorld struct {
 	t             testing.TB
 	svc           *inbox.Service
 	resolve       func(conversationID string)
+	erase         func(igsid string) // the contact, as the erasure job does
 	contact       func(igsid string) domain.Contact
 	conversations func(igsid string) []domain.Conversation // newest activity first
 	messages      func(conversationID string) []domain.Message
@@ -59,7 +60,8 @@ func newFakeWorld(t testing.TB) *decisionWorld {
 	mem.connect(domain.Channel{ID: acct, Username: "shop", AccessToken: testToken, TokenExpiresAt: t0.Add(60 * 24 * time.Hour), ConnectedAt: t0})
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc := inbox.New(mem, mem, newFakeProfiles(), inbox.Config{}, log, inbox.WithClock(func() time.Time { return t0 }))
-	return &decisionWorld{t: t, svc: svc, resolve: mem.resolve, contact: mem.contact, conversations: mem.conversationsOf, messages: mem.messagesOf}
+	return &decisionWorld{t: t, svc: svc, resolve: mem.resolve, contact: mem.contact, conversations: mem.conversationsOf, messages: mem.messagesOf,
+		erase: func(igsid string) { mem.erase(igsid, t0.Add(inbox.DefaultTombstoneTTL)) }}
 }
 
 func newStoreWorld(t *testing.T) *decisionWorld {
@@ -69,6 +71,19 @@ func newStoreWorld(t *testing.T) *decisionWorld {
 	w.resolve = func(id string) {
 		if _, err := f.st.SetConversationStatus(ctx, id, domain.StatusResolved, nil, t0); err != nil {
 			t.Fatalf("resolve: %v", err)
+		}
+	}
+	w.erase = func(igsid string) {
+		var ids []string
+		for _, c := range w.conversations(igsid) {
+			ids = append(ids, c.ID)
+		}
+		for done := false; !done; {
+			res, err := f.st.EraseContactStep(ctx, acct, igsid, ids, t0.Add(inbox.DefaultTombstoneTTL), domain.Budget{Items: 1000, Deadline: time.Now().Add(time.Minute)})
+			if err != nil {
+				t.Fatalf("erase: %v", err)
+			}
+			done = res.Done
 		}
 	}
 	w.contact = func(igsid string) domain.Contact {
@@ -217,6 +232,26 @@ func decisionCases() []decisionCase {
 			}
 			if c := w.contact(dc); c.OpenConversationID != cs[0].ID {
 				t.Errorf("open conversation %q, want %q", c.OpenConversationID, cs[0].ID)
+			}
+		},
+	}, {
+		name:  "a duplicate after the contact was erased stores nothing; a new message opens the next conversation",
+		items: []obj{text(dc, s(1), mid("k1"), "apagar 😂"), reaction(dc, s(2), mid("k1"), "react", "\u2764"), text(dc, s(3), mid("k2"), "\u202eتم")},
+		after: func(w *decisionWorld) {
+			w.erase(dc)
+			w.handle(text(dc, s(1), mid("k1"), "apagar 😂"), text(dc, s(3), mid("k2"), "\u202eتم"), reaction(dc, s(4), mid("k1"), "react", "😂"))
+			if cs := w.conversations(dc); len(cs) != 0 {
+				w.t.Fatalf("redeliveries after the erasure stored %+v", cs)
+			}
+			w.handle(text(dc, s(5), mid("k3"), "de novo"))
+		},
+		check: func(t testing.TB, w *decisionWorld) {
+			cs := w.conversations(dc)
+			if len(cs) != 1 || cs[0].Seq != 2 {
+				t.Fatalf("conversations %+v, want the second one only", cs)
+			}
+			if m := w.messages(cs[0].ID); len(m) != 1 || m[0].MID != mid("k3") {
+				t.Errorf("messages %+v", m)
 			}
 		},
 	}}

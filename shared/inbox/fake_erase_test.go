@@ -1,0 +1,32 @@
+package inbox_test
+
+import (
+	"time"
+
+	"github.com/iginbox/iginbox/shared/domain"
+)
+
+// erase erases a contact as the store's EraseContactStep does, as far as the inbound
+// decisions can see: every stored mid of the contact's conversations becomes a content-free
+// tombstone (deleted, erased, version 1), the messages and conversations go, and the contact
+// keeps nothing but its conversation counter.
+func (s *memStore) erase(igsid string, tombstoneUntil time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, conv := range s.conversations {
+		if conv.ChannelID != acct || conv.ContactIGSID != igsid {
+			continue
+		}
+		for _, m := range s.messages[id] {
+			if m.MID != "" {
+				s.mids[midRef(acct, m.MID)] = domain.MIDRecord{ChannelID: acct, MID: m.MID, Deleted: true, Erased: true, TTL: tombstoneUntil.Unix(), Ver: 1}
+			}
+		}
+		delete(s.messages, id)
+		delete(s.conversations, id)
+	}
+	ref := domain.ContactRef{ChannelID: acct, IGSID: igsid}
+	if c, ok := s.contacts[ref]; ok {
+		s.contacts[ref] = domain.Contact{ChannelID: acct, IGSID: igsid, ConversationSeq: c.ConversationSeq, Ver: c.Ver + 1}
+	}
+}
