@@ -35,6 +35,7 @@ func TestErasureEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole local stack")
 	}
+	t.Parallel() // its own stack, emulators and ports: it overlaps TestEndToEnd's waits
 	s := startStack(t)
 	db, table := s.dynamo(t)
 	ctx := context.Background()
