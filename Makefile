@@ -12,6 +12,9 @@ TOOLS_STAMP  := local/tools/node_modules/.package-lock.json
 ENV          ?= dev
 SAM_DEPLOY_FLAGS ?=
 FUZZTIME     ?= 15s
+# Test packages run at once: the slowest packages mostly wait (visibility timeouts, a whole
+# local stack's settle times), so more than one per core keeps the CPUs busy.
+TEST_P       ?= 4
 BENCH        ?= .
 REPLAY_ARGS  ?=
 LOAD_ARGS    ?=
@@ -48,11 +51,11 @@ build-lambda: ## build the deployment zips (linux, the template's architecture) 
 .PHONY: test
 test: tools ## go vet + all tests with -race against emulators started once for the run
 	$(GO) vet ./...
-	$(GO) run ./cmd/testenv -- $(GO) test -race ./...
+	$(GO) run ./cmd/testenv -- $(GO) test -race -p $(TEST_P) ./...
 
 .PHONY: test-short
 test-short: tools ## like test, without the end-to-end make dev test
-	$(GO) run ./cmd/testenv -- $(GO) test -race -short ./...
+	$(GO) run ./cmd/testenv -- $(GO) test -race -short -p $(TEST_P) ./...
 
 .PHONY: dev
 dev: tools ## run the whole stack locally on 127.0.0.1:$PORT (default 3000) until Ctrl-C
