@@ -27,7 +27,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/iginbox/iginbox/local/emulator"
@@ -128,8 +127,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ddbURL) })
-	sq := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsURL) })
+	db, sq := (&emulator.Stack{DynamoDBURL: ddbURL, SQSURL: sqsURL}).Clients(awsCfg)
 
 	noEnv := func(string) string { return "" }
 	params := localrun.ResolveParams(tmpl, noEnv, "http://127.0.0.1:3000", "")

@@ -20,11 +20,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/iginbox/iginbox/local/emulator"
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/inbox"
@@ -186,8 +186,8 @@ func (s *stack) dynamo(t *testing.T) (*dynamodb.Client, string) {
 	if endpoint == "" || table == "" {
 		t.Fatalf("banner lacks the DynamoDB endpoint or the table:\n%s", s.logs.tail(80))
 	}
-	return dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}), table
+	return dynamodb.New(dynamodb.Options{Region: emulator.Region, BaseEndpoint: aws.String(endpoint),
+		Credentials: emulator.Credentials()}), table
 }
 
 func (s *stack) getItem(t *testing.T, db *dynamodb.Client, table, pk, sk string) map[string]ddbtypes.AttributeValue {

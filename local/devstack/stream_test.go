@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -67,9 +65,7 @@ func TestStreamPollerPoisonRecordToOnFailureQueue(t *testing.T) {
 		}
 	}
 	prov := &samtemplate.Provisioned{Streams: map[string]string{"Table": reader.StreamARN}, Queues: queues}
-	streamsAPI := dynamodbstreams.NewFromConfig(testenv.AWSConfig(t), func(o *dynamodbstreams.Options) {
-		o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
-	})
+	streamsAPI := testenv.StreamsAPI(t)
 	p, err := NewStreamPoller(f, ev, prov, streamsAPI, sq, handlerInvoker{h}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

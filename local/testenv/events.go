@@ -69,12 +69,17 @@ func Stream(t testing.TB, db *dynamodb.Client, table string) *streams.Reader {
 	}); err != nil {
 		t.Fatalf("turn the stream on: %v", err)
 	}
-	api := dynamodbstreams.NewFromConfig(AWSConfig(t), func(o *dynamodbstreams.Options) {
-		o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
-	})
-	r, err := streams.NewReader(context.Background(), db, api, table)
+	r, err := streams.NewReader(context.Background(), db, StreamsAPI(t), table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// StreamsAPI returns a client of the DynamoDB Streams API DynamoDB Local serves.
+func StreamsAPI(t testing.TB) *dynamodbstreams.Client {
+	t.Helper()
+	return dynamodbstreams.NewFromConfig(AWSConfig(t), func(o *dynamodbstreams.Options) {
+		o.BaseEndpoint = aws.String(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+	})
 }
