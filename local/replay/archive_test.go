@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iginbox/iginbox/local/testenv"
 	"github.com/iginbox/iginbox/shared/archive"
@@ -62,43 +61,22 @@ type queued struct {
 	Group, Body string
 }
 
-// drain receives (and deletes) every message of a FIFO queue and returns them by deduplication
-// id, plus the SQS records in receive order. It polls until want messages arrived and then two
-// receives in a row came back empty (so extra messages would still be seen), or until a
-// deadline: on a loaded machine the emulator may answer a few empty long polls first.
+// drain receives (and deletes) every message of a FIFO queue (testenv.ReceiveAll) and returns
+// them by deduplication id, plus the SQS records in receive order.
 func drain(t *testing.T, sq *sqs.Client, url string, want int) (map[string]queued, []events.SQSMessage) {
 	t.Helper()
 	got := map[string]queued{}
 	var recs []events.SQSMessage
-	deadline := time.Now().Add(30 * time.Second)
-	for empty := 0; empty < 2 || (len(got) < want && time.Now().Before(deadline)); {
-		out, err := sq.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+	for _, m := range testenv.ReceiveAll(t, sq, url, want) {
+		dedup := m.Attributes["MessageDeduplicationId"]
+		if _, dup := got[dedup]; dup {
+			t.Errorf("deduplication id %s received twice", dedup)
+		}
+		got[dedup] = queued{Group: m.Attributes["MessageGroupId"], Body: aws.ToString(m.Body)}
+		recs = append(recs, events.SQSMessage{
+			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
+			Attributes: m.Attributes, EventSource: "aws:sqs",
 		})
-		if err != nil {
-			t.Fatalf("receive: %v", err)
-		}
-		if len(out.Messages) == 0 {
-			empty++
-			continue
-		}
-		empty = 0
-		for _, m := range out.Messages {
-			dedup := m.Attributes["MessageDeduplicationId"]
-			if _, dup := got[dedup]; dup {
-				t.Errorf("deduplication id %s received twice", dedup)
-			}
-			got[dedup] = queued{Group: m.Attributes["MessageGroupId"], Body: aws.ToString(m.Body)}
-			recs = append(recs, events.SQSMessage{
-				MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-				Attributes: m.Attributes, EventSource: "aws:sqs",
-			})
-			// FIFO: a group's next message is held back while one is in flight.
-			if _, err := sq.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatalf("delete: %v", err)
-			}
-		}
 	}
 	return got, recs
 }
