@@ -165,7 +165,11 @@ func (h replyRoutes) reply(ctx context.Context, r *Request) (Response, error) {
 			CreatedAt: now, TTL: now.Add(IdempotencyTTL).Unix(),
 		}
 	}
-	if _, err := outbound.Decide(outbound.LastIncomingMS(conv, contact), now, h.cfg.HumanAgent); err != nil {
+	lastIncoming, err := outbound.ContactLastIncomingMS(ctx, h.st, conv, contact, now)
+	if err != nil {
+		return Response{}, err
+	}
+	if _, err := outbound.Decide(lastIncoming, now, h.cfg.HumanAgent); err != nil {
 		return Response{}, Errorf(http.StatusUnprocessableEntity, "outside_window", "%s", windowMessage(err))
 	}
 	parts := buildParts(conv, body, requestID, now, actor(r))

@@ -304,6 +304,46 @@ func TestWindowAfterAppendWithoutRead(t *testing.T) {
 	}
 }
 
+// TestWindowOfOlderConversationAfterAppend: a reply in an older conversation counts the
+// contact's latest message, also one appended without a read to their newer conversation
+// (which the contact's mirror of that conversation does not show): within 24 h of it the
+// reply is accepted and sent plainly (HUMAN_AGENT disabled).
+func TestWindowOfOlderConversationAfterAppend(t *testing.T) {
+	t.Parallel()
+	o := defaultOpts()
+	o.humanAgent = false
+	w := newWorld(t, o)
+	ctx := context.Background()
+	now := time.Now()
+	conv1 := w.incoming(contact, now.Add(-50*time.Hour), "first \U0001F602")
+	if _, err := w.st.SetConversationStatus(ctx, conv1, domain.StatusResolved, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	old := now.Add(-30 * time.Hour)
+	conv2 := w.incoming(contact, old, "second \u202eRTL")
+	if conv2 == conv1 {
+		t.Fatal("the second message reopened the first conversation")
+	}
+	w.meter.Reset()
+	if got := w.incoming(contact, now.Add(-time.Hour), "an hour ago"); got != conv2 {
+		t.Fatalf("third message in %s, want %s", got, conv2)
+	}
+	if u := w.meter.Snapshot()["message"]; u.RoundTrips != 1 || u.Ops["TransactWriteItems"] != 1 {
+		t.Fatalf("third message: %+v, want one write without a read", u)
+	}
+	if c, err := w.st.GetContact(ctx, acct, contact); err != nil || c.ConvLastIncomingMS != old.UnixMilli() || c.LastConversationID != conv2 {
+		t.Fatalf("contact %+v %v, want its mirror at the second message (not written by the append)", c, err)
+	}
+
+	if s, b := w.reply(conv1, "", replyBody("about your first question")); s != 202 {
+		t.Fatalf("reply in the older conversation an hour after the contact wrote: %d %v", s, b)
+	}
+	w.pump(1, 20*time.Second, w.allStatus(conv1, 1, domain.MessageSent))
+	if sends := w.sim.Sends(); len(sends) != 1 || sends[0].Tag != "" || sends[0].MessagingType != "" {
+		t.Fatalf("sends %+v, want one plain send", sends)
+	}
+}
+
 func TestSendErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

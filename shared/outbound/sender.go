@@ -18,6 +18,7 @@ import (
 type Store interface {
 	LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (domain.SendState, error)
 	LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (domain.SentState, error)
+	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
 	BeginAttempt(ctx context.Context, p domain.OutgoingPart, nowMS int64) error
 	PendingSends(ctx context.Context, accountID, igsid string) ([]domain.PendingSend, error)
 	Commit(ctx context.Context, tx *domain.Tx) error
@@ -188,7 +189,11 @@ func (s *Sender) send(ctx context.Context, env envelope.Envelope, cmd envelope.S
 		return s.fail(ctx, p, domain.SendError{Code: 190, Message: "not sent: the channel must be re-authorized"})
 	}
 	now := s.now()
-	win, err := Decide(LastIncomingMS(st.Conversation, st.Contact), now, s.cfg.HumanAgent)
+	lastIncoming, err := ContactLastIncomingMS(ctx, s.store, st.Conversation, st.Contact, now)
+	if err != nil {
+		return "", err
+	}
+	win, err := Decide(lastIncoming, now, s.cfg.HumanAgent)
 	if err != nil {
 		return s.fail(ctx, p, WindowError(err))
 	}

@@ -5,6 +5,7 @@
 package outbound
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -48,12 +49,31 @@ func Decide(lastIncomingMS int64, now time.Time, humanAgent bool) (Window, error
 	}
 }
 
-// LastIncomingMS is the contact's latest incoming message time known to the store: the
-// conversation's own (exact: messages appended without a read move it alone) and the
-// contact's mirror of its last conversation (a lower bound, as of the contact's last write;
-// it counts when the reply goes to an older conversation).
-func LastIncomingMS(conv domain.Conversation, contact domain.Contact) int64 {
-	return max(conv.LastIncomingMS, contact.ConvLastIncomingMS)
+// ConversationReader reads a conversation (*store.Store).
+type ConversationReader interface {
+	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
+}
+
+// ContactLastIncomingMS is the time of the contact's latest incoming message, which the
+// window of a reply in conv at now is counted from. conv's own time is exact (messages
+// appended without a read move their conversation alone); the contact's mirror of its last
+// conversation is only a lower bound (as of the contact's last write). So when conv is not
+// the contact's last conversation and these times do not already allow a plain reply, the
+// last conversation is read for its own time (a later time only widens the window: no read
+// is needed otherwise, nor for a reply in the last conversation).
+func ContactLastIncomingMS(ctx context.Context, r ConversationReader, conv domain.Conversation, contact domain.Contact, now time.Time) (int64, error) {
+	last := max(conv.LastIncomingMS, contact.ConvLastIncomingMS)
+	if contact.LastConversationID == "" || contact.LastConversationID == conv.ID || now.Sub(time.UnixMilli(last)) <= StandardWindow {
+		return last, nil
+	}
+	lc, err := r.GetConversation(ctx, contact.LastConversationID)
+	if errors.Is(err, domain.ErrNotFound) {
+		return last, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last conversation of the contact: %w", err)
+	}
+	return max(last, lc.LastIncomingMS), nil
 }
 
 // WindowError is the error recorded on a part that could not be sent because the window
