@@ -1,10 +1,13 @@
 package outbound_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/iginbox/iginbox/shared/domain"
 	"github.com/iginbox/iginbox/shared/graph"
 	"github.com/iginbox/iginbox/shared/outbound"
 )
@@ -43,5 +46,55 @@ func TestDecide(t *testing.T) {
 	}
 	if _, err := outbound.Decide(0, last, true); !errors.Is(err, outbound.ErrOutsideWindow) {
 		t.Errorf("a contact who never wrote: %v", err)
+	}
+}
+
+// conversations is an outbound.ConversationReader over a map, counting its reads.
+type conversations struct {
+	m     map[string]domain.Conversation
+	reads int
+}
+
+func (c *conversations) GetConversation(_ context.Context, id string) (domain.Conversation, error) {
+	c.reads++
+	cv, ok := c.m[id]
+	if !ok {
+		return cv, fmt.Errorf("conversation %s: %w", id, domain.ErrNotFound)
+	}
+	return cv, nil
+}
+
+// TestContactLastIncomingMS: the reply's conversation and the contact's mirror when they
+// suffice (a reply in the last conversation, or a plain send already allowed); otherwise the
+// last conversation's own time, read once.
+func TestContactLastIncomingMS(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) int64 { return now.Add(-d).UnixMilli() }
+	older := domain.Conversation{ID: "c1", LastIncomingMS: ago(50 * time.Hour)}
+	for _, tc := range []struct {
+		name      string
+		conv      domain.Conversation
+		mirror    int64
+		last      string
+		stored    map[string]domain.Conversation
+		want      int64
+		wantReads int
+	}{
+		{"reply in the last conversation", domain.Conversation{ID: "c2", LastIncomingMS: ago(30 * time.Hour)}, ago(40 * time.Hour), "c2", nil, ago(30 * time.Hour), 0},
+		{"mirror already within 24 h", older, ago(time.Hour), "c2", nil, ago(time.Hour), 0},
+		{"mirror lags its conversation", older, ago(30 * time.Hour), "c2",
+			map[string]domain.Conversation{"c2": {ID: "c2", LastIncomingMS: ago(time.Minute)}}, ago(time.Minute), 1},
+		{"last conversation erased", older, ago(30 * time.Hour), "c2", nil, ago(30 * time.Hour), 1},
+		{"no last conversation", older, 0, "", nil, ago(50 * time.Hour), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &conversations{m: tc.stored}
+			c := domain.Contact{LastConversationID: tc.last, ConvLastIncomingMS: tc.mirror}
+			got, err := outbound.ContactLastIncomingMS(context.Background(), r, tc.conv, c, now)
+			if err != nil || got != tc.want || r.reads != tc.wantReads {
+				t.Errorf("%d (%d reads) %v, want %d (%d reads)", got, r.reads, err, tc.want, tc.wantReads)
+			}
+		})
 	}
 }
