@@ -1,8 +1,10 @@
 // Package inbox turns queued Instagram webhook events into conversation state: contacts,
 // conversations and messages, deduplicated per mid forever and converged whatever the
-// delivery order. One handler per event kind; every handler reads what it needs in one
-// round trip and writes in one conditional transaction, so a lost race or a duplicate
-// delivery is detected by DynamoDB, never by read-then-write.
+// delivery order. One handler per event kind. A message from a contact whose open
+// conversation the service remembers is one conditional transaction written without a read
+// (fastpath.go); any other event reads what it needs in one round trip and writes in one
+// conditional transaction. Either way a lost race or a duplicate delivery is detected by
+// DynamoDB's conditions, never by read-then-write.
 package inbox
 
 import (
