@@ -1,7 +1,8 @@
 // Package envelope defines the message that travels through the events FIFO queue: one
-// envelope per Instagram webhook event (and, later, per outbound send command). The webhook
-// function produces envelopes and the processor consumes them, so this package is the
-// contract between the two.
+// envelope per Instagram webhook event, per outbound send command or check, and per erasure,
+// purge or unsubscription step. The webhook, api and oauth functions and the processor itself
+// produce envelopes and the processor consumes them, so this package is the contract between
+// them.
 package envelope
 
 import (
