@@ -81,7 +81,7 @@ bench: ## benchmarks with allocations (BENCH=regexp)
 
 .PHONY: fuzz
 fuzz: ## run every Fuzz target for FUZZTIME each (default 15s)
-	@for f in $$(grep -rlE --include='*_test.go' '^func Fuzz' shared functions cmd 2>/dev/null); do \
+	@for f in $$(grep -rlE --include='*_test.go' '^func Fuzz' shared functions local cmd 2>/dev/null); do \
 	  dir=$$(dirname $$f); \
 	  for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
 	    echo "fuzz ./$$dir $$t ($(FUZZTIME))"; \
