@@ -49,6 +49,15 @@ func (f *fuzzStore) GetConversation(_ context.Context, id string) (domain.Conver
 	return f.conv, nil
 }
 
+func (f *fuzzStore) GetConversations(_ context.Context, ids []string) ([]domain.Conversation, error) {
+	for _, id := range ids {
+		if id == f.conv.ID {
+			return []domain.Conversation{f.conv}, nil
+		}
+	}
+	return nil, nil
+}
+
 func (f *fuzzStore) GetChannel(_ context.Context, accountID string) (domain.Channel, error) {
 	if accountID != f.ch.ID {
 		return domain.Channel{}, domain.ErrNotFound

@@ -33,6 +33,7 @@ const (
 // ReplyStore is what the reply route needs (implemented by *store.Store).
 type ReplyStore interface {
 	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
+	GetConversations(ctx context.Context, ids []string) ([]domain.Conversation, error)
 	GetChannel(ctx context.Context, accountID string) (domain.Channel, error)
 	GetContact(ctx context.Context, accountID, igsid string) (domain.Contact, error)
 	CreateOutgoing(ctx context.Context, parts []domain.OutgoingPart, idem *domain.IdempotencyRecord) error

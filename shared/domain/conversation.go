@@ -2,6 +2,7 @@ package domain
 
 import (
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -51,6 +52,13 @@ type ConversationSummary struct {
 	// Unread counts the incoming messages (not unsent, not referral entries) after the
 	// business's read mark.
 	Unread int
+}
+
+// ConversationID is the id of a contact's n-th conversation (n from 1 to the contact's
+// ConversationSeq): deterministic, so that re-deciding after a lost race or a redelivery
+// names the same conversation.
+func ConversationID(accountID, igsid string, n int) string {
+	return HashID("conversation", accountID, igsid, strconv.Itoa(n))
 }
 
 var conversationIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)

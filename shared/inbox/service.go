@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/iginbox/iginbox/shared/domain"
@@ -311,10 +310,9 @@ func (s *Service) keepUnknown(ctx context.Context, env envelope.Envelope) (strin
 	return outcomeKept, nil
 }
 
-// ConversationID is the id of a contact's n-th conversation: deterministic, so that
-// re-deciding after a lost race or a redelivery names the same conversation.
+// ConversationID is the id of a contact's n-th conversation (domain.ConversationID).
 func ConversationID(accountID, igsid string, n int) string {
-	return domain.HashID("conversation", accountID, igsid, strconv.Itoa(n))
+	return domain.ConversationID(accountID, igsid, n)
 }
 
 // MessageID is the API id of the message of a webhook mid.

@@ -344,6 +344,39 @@ func TestWindowOfOlderConversationAfterAppend(t *testing.T) {
 	}
 }
 
+// TestWindowAfterReopeningAnOlderConversation: reopening an older conversation makes it the
+// contact's last one, whose times are older than the newer conversation's; the window of a
+// reply in it still counts the contact's latest message (an hour ago, in the newer
+// conversation): accepted and sent plainly, where the reopened conversation's own time (8
+// days) would refuse it.
+func TestWindowAfterReopeningAnOlderConversation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, defaultOpts())
+	ctx := context.Background()
+	now := time.Now()
+	conv1 := w.incoming(contact, now.Add(-8*24*time.Hour), "old \U0001F602")
+	if _, err := w.st.SetConversationStatus(ctx, conv1, domain.StatusResolved, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	conv2 := w.incoming(contact, now.Add(-time.Hour), "recent \u202eRTL")
+	if conv2 == conv1 {
+		t.Fatal("the second message reopened the first conversation")
+	}
+	if _, err := w.st.SetConversationStatus(ctx, conv2, domain.StatusResolved, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.SetConversationStatus(ctx, conv1, domain.StatusOpen, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if s, b := w.reply(conv1, "", replyBody("following up")); s != 202 {
+		t.Fatalf("reply in the reopened conversation an hour after the contact wrote: %d %v", s, b)
+	}
+	w.pump(1, 20*time.Second, w.allStatus(conv1, 1, domain.MessageSent))
+	if sends := w.sim.Sends(); len(sends) != 1 || sends[0].Tag != "" || sends[0].MessagingType != "" {
+		t.Fatalf("sends %+v, want one plain send", sends)
+	}
+}
+
 func TestSendErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -18,7 +18,7 @@ import (
 type Store interface {
 	LoadSendState(ctx context.Context, accountID, igsid, conversationID, messageSK string) (domain.SendState, error)
 	LoadSentState(ctx context.Context, accountID, igsid, conversationID, mid string) (domain.SentState, error)
-	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
+	GetConversations(ctx context.Context, ids []string) ([]domain.Conversation, error)
 	BeginAttempt(ctx context.Context, p domain.OutgoingPart, nowMS int64) error
 	PendingSends(ctx context.Context, accountID, igsid string) ([]domain.PendingSend, error)
 	Commit(ctx context.Context, tx *domain.Tx) error

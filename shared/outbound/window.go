@@ -49,31 +49,44 @@ func Decide(lastIncomingMS int64, now time.Time, humanAgent bool) (Window, error
 	}
 }
 
-// ConversationReader reads a conversation (*store.Store).
-type ConversationReader interface {
-	GetConversation(ctx context.Context, id string) (domain.Conversation, error)
+// ConversationsReader reads conversations by id (*store.Store).
+type ConversationsReader interface {
+	GetConversations(ctx context.Context, ids []string) ([]domain.Conversation, error)
 }
 
+// windowReads bounds how many of a contact's conversations, newest first, the window reads.
+const windowReads = 100
+
 // ContactLastIncomingMS is the time of the contact's latest incoming message, which the
-// window of a reply in conv at now is counted from. conv's own time is exact (messages
-// appended without a read move their conversation alone); the contact's mirror of its last
-// conversation is only a lower bound (as of the contact's last write). So when conv is not
-// the contact's last conversation and these times do not already allow a plain reply, the
-// last conversation is read for its own time (a later time only widens the window: no read
-// is needed otherwise, nor for a reply in the last conversation).
-func ContactLastIncomingMS(ctx context.Context, r ConversationReader, conv domain.Conversation, contact domain.Contact, now time.Time) (int64, error) {
+// window of a reply in conv at now is counted from. The contact may have written last in
+// another of its conversations than conv: its last conversation, whose times the contact's
+// mirror only bounds from below (messages appended without a read move their conversation
+// alone), or a newer one when conv is an older conversation reopened. conv's own time and
+// the mirror are used alone when they already allow a plain reply (a later time only widens
+// the window); otherwise the contact's other conversations (the 100 newest) are read with one
+// BatchGetItem and the latest of their last incoming times counts.
+func ContactLastIncomingMS(ctx context.Context, r ConversationsReader, conv domain.Conversation, contact domain.Contact, now time.Time) (int64, error) {
 	last := max(conv.LastIncomingMS, contact.ConvLastIncomingMS)
-	if contact.LastConversationID == "" || contact.LastConversationID == conv.ID || now.Sub(time.UnixMilli(last)) <= StandardWindow {
+	if now.Sub(time.UnixMilli(last)) <= StandardWindow {
 		return last, nil
 	}
-	lc, err := r.GetConversation(ctx, contact.LastConversationID)
-	if errors.Is(err, domain.ErrNotFound) {
+	var ids []string
+	for n := contact.ConversationSeq; n >= 1 && len(ids) < windowReads; n-- {
+		if id := domain.ConversationID(contact.ChannelID, contact.IGSID, n); id != conv.ID {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
 		return last, nil
 	}
+	convs, err := r.GetConversations(ctx, ids)
 	if err != nil {
-		return 0, fmt.Errorf("last conversation of the contact: %w", err)
+		return 0, fmt.Errorf("conversations of the contact: %w", err)
 	}
-	return max(last, lc.LastIncomingMS), nil
+	for _, c := range convs {
+		last = max(last, c.LastIncomingMS)
+	}
+	return last, nil
 }
 
 // WindowError is the error recorded on a part that could not be sent because the window

@@ -3,7 +3,6 @@ package outbound_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -49,51 +48,64 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// conversations is an outbound.ConversationReader over a map, counting its reads.
+// conversations is an outbound.ConversationsReader over a map, counting its reads.
 type conversations struct {
 	m     map[string]domain.Conversation
 	reads int
+	ids   []string
 }
 
-func (c *conversations) GetConversation(_ context.Context, id string) (domain.Conversation, error) {
+func (c *conversations) GetConversations(_ context.Context, ids []string) ([]domain.Conversation, error) {
 	c.reads++
-	cv, ok := c.m[id]
-	if !ok {
-		return cv, fmt.Errorf("conversation %s: %w", id, domain.ErrNotFound)
+	c.ids = ids
+	var out []domain.Conversation
+	for _, id := range ids {
+		if cv, ok := c.m[id]; ok {
+			out = append(out, cv)
+		}
 	}
-	return cv, nil
+	return out, nil
 }
 
 // TestContactLastIncomingMS: the reply's conversation and the contact's mirror when they
-// suffice (a reply in the last conversation, or a plain send already allowed); otherwise the
-// last conversation's own time, read once.
+// allow a plain send or the contact has no other conversation; otherwise the latest time of
+// the contact's other conversations too, read once (its last one, whose mirror lags, or a
+// newer one than a reopened conversation).
 func TestContactLastIncomingMS(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	ago := func(d time.Duration) int64 { return now.Add(-d).UnixMilli() }
-	older := domain.Conversation{ID: "c1", LastIncomingMS: ago(50 * time.Hour)}
+	id := func(n int) string { return domain.ConversationID("acct", "c", n) }
+	older := domain.Conversation{ID: id(1), LastIncomingMS: ago(50 * time.Hour)}
 	for _, tc := range []struct {
 		name      string
 		conv      domain.Conversation
 		mirror    int64
-		last      string
+		seq       int
 		stored    map[string]domain.Conversation
 		want      int64
 		wantReads int
 	}{
-		{"reply in the last conversation", domain.Conversation{ID: "c2", LastIncomingMS: ago(30 * time.Hour)}, ago(40 * time.Hour), "c2", nil, ago(30 * time.Hour), 0},
-		{"mirror already within 24 h", older, ago(time.Hour), "c2", nil, ago(time.Hour), 0},
-		{"mirror lags its conversation", older, ago(30 * time.Hour), "c2",
-			map[string]domain.Conversation{"c2": {ID: "c2", LastIncomingMS: ago(time.Minute)}}, ago(time.Minute), 1},
-		{"last conversation erased", older, ago(30 * time.Hour), "c2", nil, ago(30 * time.Hour), 1},
-		{"no last conversation", older, 0, "", nil, ago(50 * time.Hour), 0},
+		{"only conversation", older, ago(50 * time.Hour), 1, nil, ago(50 * time.Hour), 0},
+		{"mirror already within 24 h", older, ago(time.Hour), 2, nil, ago(time.Hour), 0},
+		{"mirror lags the last conversation", older, ago(30 * time.Hour), 2,
+			map[string]domain.Conversation{id(2): {ID: id(2), LastIncomingMS: ago(time.Minute)}}, ago(time.Minute), 1},
+		{"reopened older conversation is the last one", older, ago(50 * time.Hour), 3,
+			map[string]domain.Conversation{id(2): {ID: id(2), LastIncomingMS: ago(2 * time.Hour)}, id(3): {ID: id(3), LastIncomingMS: ago(3 * time.Hour)}}, ago(2 * time.Hour), 1},
+		{"other conversations erased", older, ago(30 * time.Hour), 2, nil, ago(30 * time.Hour), 1},
+		{"never wrote", domain.Conversation{ID: id(1)}, 0, 0, nil, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &conversations{m: tc.stored}
-			c := domain.Contact{LastConversationID: tc.last, ConvLastIncomingMS: tc.mirror}
+			c := domain.Contact{ChannelID: "acct", IGSID: "c", ConversationSeq: tc.seq, ConvLastIncomingMS: tc.mirror}
 			got, err := outbound.ContactLastIncomingMS(context.Background(), r, tc.conv, c, now)
 			if err != nil || got != tc.want || r.reads != tc.wantReads {
 				t.Errorf("%d (%d reads) %v, want %d (%d reads)", got, r.reads, err, tc.want, tc.wantReads)
+			}
+			for _, read := range r.ids {
+				if read == tc.conv.ID {
+					t.Errorf("read the reply's own conversation again")
+				}
 			}
 		})
 	}

@@ -36,6 +36,34 @@ func (s *Store) GetConversation(ctx context.Context, id string) (domain.Conversa
 	return c, nil
 }
 
+// GetConversations reads the conversations of ids (at most 100, each once) with one
+// consistent BatchGetItem; those that do not exist are left out.
+func (s *Store) GetConversations(ctx context.Context, ids []string) ([]domain.Conversation, error) {
+	if len(ids) > 100 {
+		return nil, fmt.Errorf("get %d conversations: at most 100", len(ids))
+	}
+	keys := make([]map[string]types.AttributeValue, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, key(conversationKey(id)))
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("get %d conversations: %w", len(ids), err)
+	}
+	out := make([]domain.Conversation, 0, len(items))
+	for _, it := range items {
+		var c domain.Conversation
+		if err := attributevalue.UnmarshalMap(it, &c); err != nil {
+			return nil, fmt.Errorf("decode conversation: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // GetContact reads a contact (error wrapping ErrNotFound when absent).
 func (s *Store) GetContact(ctx context.Context, accountID, igsid string) (domain.Contact, error) {
 	var c domain.Contact

@@ -198,3 +198,37 @@ func TestAppendToOpenConversationRefusals(t *testing.T) {
 		t.Fatalf("append on a disconnected channel: %v %+v, want a plain conflict", err, refused)
 	}
 }
+
+// TestGetConversations: one BatchGetItem returns the conversations that exist, with their
+// times; a missing one is left out.
+func TestGetConversations(t *testing.T) {
+	t.Parallel()
+	s, meter := newInboxStore(t)
+	ctx := context.Background()
+	tx := new(domain.Tx)
+	for n := 1; n <= 2; n++ {
+		tx.CreateConversation(domain.Conversation{ID: domain.ConversationID(acct, "c", n), ChannelID: acct, ContactIGSID: "c",
+			Status: domain.StatusOpen, Seq: n, LastActivityMS: int64(n) * 1000, LastIncomingMS: int64(n) * 1000, CreatedAt: time.Unix(0, 0)})
+	}
+	if err := s.Commit(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	meter.Reset()
+	got, err := s.GetConversations(metrics.WithLabel(ctx, "probe"), []string{domain.ConversationID(acct, "c", 3), domain.ConversationID(acct, "c", 2), domain.ConversationID(acct, "c", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]int64{}
+	for _, c := range got {
+		in[c.ID] = c.LastIncomingMS
+	}
+	if len(got) != 2 || in[domain.ConversationID(acct, "c", 1)] != 1000 || in[domain.ConversationID(acct, "c", 2)] != 2000 {
+		t.Errorf("conversations %+v, want the two stored", got)
+	}
+	if u := meter.Snapshot()["probe"]; u.Ops["BatchGetItem"] != 1 || len(u.Ops) != 1 {
+		t.Errorf("round trips %+v, want one BatchGetItem", meter.Snapshot())
+	}
+	if got, err := s.GetConversations(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no ids: %v %v", got, err)
+	}
+}
