@@ -44,6 +44,7 @@ func serve(t *testing.T, h *webhook.Handler) string {
 		}
 		req := events.APIGatewayV2HTTPRequest{RawPath: r.URL.Path, Headers: headers, Body: string(raw)}
 		req.RequestContext.HTTP.Method = r.Method
+		req.RequestContext.HTTP.Path = r.URL.Path
 		resp, err := h.Handle(r.Context(), req)
 		if err != nil {
 			http.Error(w, "handler error", http.StatusBadGateway)

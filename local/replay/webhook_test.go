@@ -4,15 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/iginbox/iginbox/shared/envelope"
 	"github.com/iginbox/iginbox/shared/webhook"
@@ -40,26 +36,7 @@ func (p *recordingPublisher) Publish(_ context.Context, envs []envelope.Envelope
 // realWebhook serves the webhook function's handler over HTTP, as the local stack's front does.
 func realWebhook(t *testing.T, pub webhook.Publisher) string {
 	t.Helper()
-	h := webhook.NewHandler(testSecret, "verify-token", pub, slog.New(slog.DiscardHandler))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		headers := map[string]string{}
-		for k := range r.Header {
-			headers[strings.ToLower(k)] = r.Header.Get(k)
-		}
-		req := events.APIGatewayV2HTTPRequest{RawPath: r.URL.Path, Headers: headers, Body: string(raw)}
-		req.RequestContext.HTTP.Method = r.Method
-		req.RequestContext.HTTP.Path = r.URL.Path
-		resp, err := h.Handle(r.Context(), req)
-		if err != nil {
-			http.Error(w, "handler error", http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.WriteString(w, resp.Body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/webhooks/instagram"
+	return serve(t, webhook.NewHandler(testSecret, "verify-token", pub, slog.New(slog.DiscardHandler)))
 }
 
 // TestReplayRecordedEventsIntoWebhook replays every recorded payload of events/meta into the
