@@ -1,4 +1,4 @@
-package main
+package keys
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func TestKeysCLI(t *testing.T) {
 	}
 	cli := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
-		code := run(context.Background(), args, getenv, &out, &errOut, open)
+		code := Run(context.Background(), args, getenv, &out, &errOut, open)
 		return code, out.String(), errOut.String()
 	}
 
