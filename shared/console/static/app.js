@@ -273,12 +273,13 @@
     const age = Date.now() - last;
     const day = 864e5;
     let text = '', bad = false;
-    if (!last) { text = 'This customer has not written yet: Instagram only allows replies after their message.'; bad = true; }
-    else if (age > 7 * day) { text = 'The customer last wrote more than 7 days ago: Instagram does not allow a reply until they write again.'; bad = true; }
+    // Advisory only: the customer may have written since in another of their conversations
+    // (a reopened older one), which the API counts; it refuses a reply outside the window.
+    if (!last) { text = 'The customer has not written in this conversation: Instagram allows a reply only within 7 days of their last message.'; bad = true; }
+    else if (age > 7 * day) { text = 'The customer last wrote here more than 7 days ago: unless they wrote since in another conversation, Instagram does not allow a reply until they write again.'; bad = true; }
     else if (age > day) text = 'More than 24 hours since the customer wrote: this reply goes out as a human-agent message (allowed for 7 days, only for replies written by a person).';
     note.textContent = text;
     note.className = 'note' + (bad ? ' bad' : '');
-    $('send').disabled = bad;
   }
 
   async function loadMessages(initial) {
@@ -432,6 +433,7 @@
     } catch (e) {
       $('reply-error').textContent = e.message;
     } finally {
+      $('send').disabled = false;
       renderWindow();
     }
   });
