@@ -594,3 +594,75 @@ func TestUnsendDropsTheArchivedBodyInEveryOrder(t *testing.T) {
 		t.Errorf("a message unsent before it arrived is still in %v", got)
 	}
 }
+
+// A message of the customer that arrives between two steps of their erasure, after the step
+// that deleted their open conversation, is stored (in a new conversation) and then erased
+// with the rest; the erasure still completes and the customer's next message after it opens
+// a new conversation.
+func TestEraseContactMessageBetweenSteps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, 3)
+	w.deliver(t, acctA,
+		msg(custX, acctA, "mA-x-w1", "first \U0001F602 from X \u202e", false),
+		msg(custX, acctA, "mA-x-w2", "second from X", false))
+	conv1 := inbox.ConversationID(acctA, custX, 1)
+	starter := erasure.Starter{Store: w.st, Pub: w.q}
+	if err := starter.StartContactErasure(ctx, acctA, custX); err != nil {
+		t.Fatal(err)
+	}
+	pending := w.q.take()
+	// Run steps until the open conversation is gone while the contact still has its profile.
+	for steps := 0; ; steps++ {
+		if len(pending) != 1 || steps > 100 {
+			t.Fatalf("the erasure ended (or forked: %d steps queued) before reaching the state under test", len(pending))
+		}
+		if err := w.eraser.Handle(ctx, pending[0]); err != nil {
+			t.Fatalf("step %d: %v", steps, err)
+		}
+		pending = w.q.take()
+		_, err := w.st.GetConversation(ctx, conv1)
+		c, cerr := w.st.GetContact(ctx, acctA, custX)
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		if errors.Is(err, domain.ErrNotFound) && c.Name != "" {
+			break
+		}
+	}
+	// The customer writes now (same message group: between two steps).
+	midEnv := msg(custX, acctA, "mA-x-during", "written \u05e9\u05dc\u05d5\u05dd during the erasure", false)
+	w.deliver(t, acctA, midEnv)
+	conv2 := inbox.ConversationID(acctA, custX, 2)
+	if got := w.messages(t, conv2); len(got) != 1 || got[0].MID != "mA-x-during" {
+		t.Fatalf("the message written during the erasure is in %+v, want it alone in a new conversation", got)
+	}
+	for len(pending) > 0 {
+		w.run(t, pending[0])
+		pending = pending[1:]
+	}
+	for _, it := range w.mentioning(t, custX) {
+		if it != "CH#"+acctA+" CONTACT#"+custX {
+			t.Errorf("after the erasure an item still names X: %s", it)
+		}
+	}
+	if got := w.mentioning(t, "during the erasure"); len(got) != 0 {
+		t.Errorf("the message written during the erasure survived it: %v", got)
+	}
+	// Its redelivery stores nothing (tombstone), and it comes back in no conversation.
+	w.deliver(t, acctA, midEnv)
+	if st, err := w.st.LoadEventState(ctx, acctA, "", "mA-x-during"); err != nil || !st.MID.Erased || st.MID.Stored() {
+		t.Errorf("per-mid record of the message written during the erasure: %+v %v", st.MID, err)
+	}
+	c, err := w.st.GetContact(ctx, acctA, custX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OpenConversationID != "" || c.LastConversationID != "" || c.Name != "" || c.ConversationSeq != 2 {
+		t.Errorf("contact after the erasure: %+v, want only its counter (2)", c)
+	}
+	w.deliver(t, acctA, msg(custX, acctA, "mA-x-after", "after the erasure", false))
+	if got := w.messages(t, inbox.ConversationID(acctA, custX, 3)); len(got) != 1 || got[0].MID != "mA-x-after" {
+		t.Errorf("the first message after the erasure is in %+v, want it in conversation 3", got)
+	}
+}

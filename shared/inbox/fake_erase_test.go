@@ -9,7 +9,8 @@ import (
 // erase erases a contact as the store's EraseContactStep does, as far as the inbound
 // decisions can see: every stored mid of the contact's conversations becomes a content-free
 // tombstone (deleted, erased, version 1), the messages and conversations go, and the contact
-// keeps nothing but its conversation counter.
+// keeps nothing but its conversation counter (its pointers to conversations are dropped first,
+// in a write of their own).
 func (s *memStore) erase(igsid string, tombstoneUntil time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -27,6 +28,10 @@ func (s *memStore) erase(igsid string, tombstoneUntil time.Time) {
 	}
 	ref := domain.ContactRef{ChannelID: acct, IGSID: igsid}
 	if c, ok := s.contacts[ref]; ok {
-		s.contacts[ref] = domain.Contact{ChannelID: acct, IGSID: igsid, ConversationSeq: c.ConversationSeq, Ver: c.Ver + 1}
+		ver := c.Ver + 1
+		if c.OpenConversationID != "" || c.LastConversationID != "" {
+			ver++ // the write that first detaches the contact from its conversations
+		}
+		s.contacts[ref] = domain.Contact{ChannelID: acct, IGSID: igsid, ConversationSeq: c.ConversationSeq, Ver: ver}
 	}
 }

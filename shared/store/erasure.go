@@ -660,6 +660,9 @@ func (s *Store) purgeChannel(ctx context.Context, accountID string, st *stepStat
 func (s *Store) EraseContactStep(ctx context.Context, accountID, igsid string, conversationIDs []string, tombstoneUntil time.Time, b domain.Budget) (domain.StepResult, error) {
 	st := newStep(b)
 	tomb := &domain.MIDRecord{ChannelID: accountID, Deleted: true, Erased: true, TTL: tombstoneUntil.Unix(), Ver: 1}
+	if err := s.detachConversations(ctx, st, accountID, igsid); err != nil {
+		return st.result(false), fmt.Errorf("erase contact %s/%s: %w", accountID, igsid, err)
+	}
 	for _, id := range conversationIDs {
 		if err := s.purgeConversation(ctx, accountID, id, st, tomb); err != nil {
 			return st.result(false), fmt.Errorf("erase contact %s/%s: %w", accountID, igsid, err)
@@ -778,6 +781,33 @@ func (s *Store) eraseUnknownEvents(ctx context.Context, accountID, igsid string,
 		st.deleted[domain.KindUnknownEvent] += len(items)
 		return nil
 	})
+}
+
+// detachConversations drops the contact's pointers to its open and last conversation (and
+// the times it mirrors of the last one) before any conversation is deleted, so that a message
+// processed between two steps never names a conversation this erasure deleted: it opens
+// conversation seq + 1, which the next step erases too. It runs at every step (the pointers
+// may name such a new conversation) and writes only when a pointer is set.
+func (s *Store) detachConversations(ctx context.Context, st *stepState, accountID, igsid string) error {
+	open, last := expression.Name("open_conversation_id"), expression.Name("last_conversation_id")
+	upd, err := expression.NewBuilder().
+		WithUpdate(expression.Remove(open).Remove(last).
+			Remove(expression.Name("conv_last_activity_ms")).Remove(expression.Name("conv_last_incoming_ms")).
+			Add(expression.Name("ver"), expression.Value(1))).
+		WithCondition(expression.AttributeExists(open).Or(expression.AttributeExists(last))).Build()
+	if err != nil {
+		return err
+	}
+	st.calls.Add(1)
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(contactKey(accountID, igsid)),
+		UpdateExpression: upd.Update(), ConditionExpression: upd.Condition(),
+		ExpressionAttributeNames: upd.Names(), ExpressionAttributeValues: upd.Values(),
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("detach conversations: %w", err)
+	}
+	return nil
 }
 
 // eraseContactProfile replaces the contact with a content-free item (channel, IGSID,
