@@ -34,6 +34,9 @@ tools: $(TOOLS_STAMP) ## install the pinned emulators (npm ci in local/tools/)
 
 # Every bootstrap is built by local/localrun with its deploy flags (lambda.norpc, -trimpath,
 # -s -w, CGO_ENABLED=0): make build, build-lambda, coldstart, sam build, make dev, make invoke.
+# The flags are defined once, one a line, in local/localrun/buildflags.txt; DEPLOY_FLAGS is
+# that file shell-quoted, for the local stack's own binary.
+DEPLOY_FLAGS := $(shell sed "s/.*/'&'/" local/localrun/buildflags.txt | tr '\n' ' ')
 .PHONY: build
 build: ## build every function of template.yaml for this machine into bin/<fn>/bootstrap
 	$(GO) run ./cmd/lambdabuild -host -o bin
@@ -59,8 +62,8 @@ test-short: tools ## like test, without the end-to-end make dev test
 
 .PHONY: dev
 dev: tools ## run the whole stack locally on 127.0.0.1:$PORT (default 3000) until Ctrl-C
-	@echo "building the local stack (cmd/devstack)"
-	@$(GO) build -o .dev/bin/devstack ./cmd/devstack
+	@echo "building the local stack (cmd/devstack, with the deploy flags: the bootstraps reuse its compiled packages)"
+	@CGO_ENABLED=0 $(GO) build $(DEPLOY_FLAGS) -o .dev/bin/devstack ./cmd/devstack
 	exec .dev/bin/devstack
 
 .PHONY: lint

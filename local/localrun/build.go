@@ -2,23 +2,40 @@ package localrun
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/iginbox/iginbox/local/samtemplate"
 )
 
-// BuildFlags are the deploy build flags, the only definition of them: every bootstrap (make
-// build, make build-lambda, make coldstart, sam build through the Makefile, the local stack and
-// make invoke) is built with them and CGO_ENABLED=0. lambda.norpc leaves out the RPC runtime
-// that provided.al2023 never uses; -trimpath makes builds reproducible; -s -w strips symbols.
-var BuildFlags = []string{"-tags=lambda.norpc", "-trimpath", "-ldflags=-s -w"}
+// BuildFlags are the deploy build flags, the only definition of them (buildflags.txt, one flag a
+// line, which the Makefile reads too): every bootstrap (make build, make build-lambda, make
+// coldstart, sam build through the Makefile, the local stack and make invoke) is built with
+// them and CGO_ENABLED=0, and so is the local stack's own binary, so that the bootstraps it
+// builds next reuse its compiled dependencies. lambda.norpc leaves out the RPC runtime that
+// provided.al2023 never uses; -trimpath makes builds reproducible; -s -w strips symbols.
+var BuildFlags = flagLines(buildFlagsFile)
+
+//go:embed buildflags.txt
+var buildFlagsFile string
+
+func flagLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 // BuildFunction builds the function's bootstrap into out: for Lambda (linux and the
 // template's architecture) or, with host, for this machine.
